@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make run` (the portal on SQLite with the demo IdP) and
+# `make test` (the whole suite). Each creates .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test test-postgres lint bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: the portal at http://localhost:5000 on SQLite, with the demo IdP (development settings)
+run: $(VENV)/.runtime
+	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) db upgrade
+	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) demo setup
+	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) run --host $(HOST) --port $(PORT)
+
+## browser: Debian's chromium for the browser tests (needs root and apt; skipped with a reason otherwise)
+browser:
+	@bash scripts/install-chromium.sh
+
+## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+test: $(VENV)/.dev browser
+	$(BIN)/pytest
+
+## test-postgres: the suite against the local PostgreSQL (127.0.0.1:5432, database test)
+test-postgres: $(VENV)/.dev browser
+	TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test $(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/acs.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,111 @@
+"""The application factory. It only wires: settings, extensions, plugins, blueprints, commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import BASE_DIR, INSTANCE_DIR, Config, config_for_env
+
+
+def create_app(config: type[Config] | None = None) -> Flask:
+    """Build the app from a settings class (default: the one ``APP_ENV`` names)."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    settings = config or config_for_env()
+    app.config.from_object(settings)
+    settings.validate(app.config)
+    # As in the Flask tutorial: the default SQLite database and the demo IdP's key live here.
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    configure_logging(app)
+    configure_saml()
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_security_headers(app)
+
+    from app import cli
+
+    cli.init_app(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_saml() -> None:
+    """Fail early on a broken XML stack, a malformed plugin; cache the SAML schemas."""
+    from app.idp_plugins import check_registry
+    from app.saml import schema_cache
+    from app.saml.compat import check_libxml2
+
+    check_libxml2()
+    check_registry()
+    schema_cache.install()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: enforce foreign keys, and wait for a lock instead of failing at once."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def configure_extensions(app: Flask) -> None:
+    from app.extensions import csrf, db, migrate
+    from app.sessions import web
+
+    if not event.contains(Engine, "connect", _sqlite_pragmas):
+        event.listen(Engine, "connect", _sqlite_pragmas)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    web.init_app(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from app.views import api, auth, errors, portal, saml
+
+    for blueprint in (auth.bp, saml.bp, portal.bp, api.bp):
+        app.register_blueprint(blueprint)
+    if app.config["DEMO_IDP"]:
+        from app.demo_idp import views as demo_views
+
+        app.register_blueprint(demo_views.bp)
+    errors.init_app(app)
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def configure_security_headers(app: Flask) -> None:
+    secure = app.config["BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_NAME="__Host-csrf" if secure else "csrf_session",
+    )
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # The AuthnRequest travels in the IdP URL's query string; never leak it as a Referer.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if not request.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,54 @@
+"""Writing audit events. The caller commits, so an event lands with the change it describes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import has_request_context, request
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import AuditEvent
+
+log = logging.getLogger(__name__)
+
+
+def _request_actor() -> tuple[int | None, str | None, str | None]:
+    if not has_request_context():
+        return None, "cli", None
+    user = current_user if current_user and current_user.is_authenticated else None
+    ip = request.remote_addr
+    if user is None:
+        return None, "anonymous", ip
+    return user.id, user.email, ip
+
+
+def record(
+    action: str,
+    *,
+    outcome: str = "success",
+    error_code: str | None = None,
+    account_id: int | None = None,
+    subject_email: str | None = None,
+    connection_id: int | None = None,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the current transaction and return it."""
+    actor_id, actor_name, ip = _request_actor()
+    event = AuditEvent(
+        action=action,
+        outcome=outcome,
+        error_code=error_code,
+        account_id=account_id,
+        actor_user_id=actor_id,
+        actor=actor or actor_name,
+        subject_email=subject_email,
+        connection_id=connection_id,
+        ip=ip,
+        details=details or {},
+    )
+    db.session.add(event)
+    log.info("audit %s %s %s %s", action, outcome, error_code or "", subject_email or "")
+    return event

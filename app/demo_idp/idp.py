@@ -1,0 +1,172 @@
+"""Build and sign SAML Responses, as a real IdP would (and, for tests, as a forger would)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+import zlib
+from dataclasses import dataclass, field
+
+import xmlsec
+from lxml import etree
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+NSMAP = {"samlp": SAMLP, "saml": SAML}
+EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+
+SIGN_METHODS = {
+    "sha256": (xmlsec.constants.TransformRsaSha256, xmlsec.constants.TransformSha256),
+    "sha1": (xmlsec.constants.TransformRsaSha1, xmlsec.constants.TransformSha1),
+}
+
+
+def _instant(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id() -> str:
+    """A SAML ID: starts with a letter, 160 bits of randomness."""
+    return "_" + secrets.token_hex(20)
+
+
+@dataclass
+class AssertionSpec:
+    """Everything that goes into one Response. Fields set to None are left out of the XML."""
+
+    issuer: str
+    acs_url: str | None
+    audience: str | None
+    name_id: str | None
+    in_response_to: str | None = None
+    destination: str | None = "acs"  # "acs" means: the same as acs_url
+    recipient: str | None = "acs"
+    name_id_format: str | None = EMAIL_FORMAT
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    #: InResponseTo on SubjectConfirmationData; "envelope" means: the same as in_response_to.
+    scd_in_response_to: str | None = "envelope"
+    now: dt.datetime | None = None
+    not_before_offset: dt.timedelta = dt.timedelta(minutes=-1)
+    lifetime: dt.timedelta = dt.timedelta(minutes=5)
+    status: str = SUCCESS
+    response_id: str = field(default_factory=new_id)
+    assertion_id: str = field(default_factory=new_id)
+    session_index: str | None = field(default_factory=new_id)
+
+
+def build_response(spec: AssertionSpec) -> etree._Element:
+    """The unsigned Response element for ``spec``."""
+    now = spec.now or dt.datetime.now(dt.UTC)
+    destination = spec.acs_url if spec.destination == "acs" else spec.destination
+    recipient = spec.acs_url if spec.recipient == "acs" else spec.recipient
+    scd_irt = spec.in_response_to if spec.scd_in_response_to == "envelope" else spec.scd_in_response_to
+
+    response = etree.Element(f"{{{SAMLP}}}Response", nsmap=NSMAP)
+    response.set("ID", spec.response_id)
+    response.set("Version", "2.0")
+    response.set("IssueInstant", _instant(now))
+    if destination is not None:
+        response.set("Destination", destination)
+    if spec.in_response_to is not None:
+        response.set("InResponseTo", spec.in_response_to)
+    etree.SubElement(response, f"{{{SAML}}}Issuer").text = spec.issuer
+    status = etree.SubElement(response, f"{{{SAMLP}}}Status")
+    etree.SubElement(status, f"{{{SAMLP}}}StatusCode").set("Value", spec.status)
+    if spec.status != SUCCESS:
+        return response
+
+    assertion = etree.SubElement(response, f"{{{SAML}}}Assertion")
+    assertion.set("ID", spec.assertion_id)
+    assertion.set("Version", "2.0")
+    assertion.set("IssueInstant", _instant(now))
+    etree.SubElement(assertion, f"{{{SAML}}}Issuer").text = spec.issuer
+    subject = etree.SubElement(assertion, f"{{{SAML}}}Subject")
+    if spec.name_id is not None:
+        name_id = etree.SubElement(subject, f"{{{SAML}}}NameID")
+        if spec.name_id_format:
+            name_id.set("Format", spec.name_id_format)
+        name_id.text = spec.name_id
+    confirmation = etree.SubElement(subject, f"{{{SAML}}}SubjectConfirmation")
+    confirmation.set("Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer")
+    data = etree.SubElement(confirmation, f"{{{SAML}}}SubjectConfirmationData")
+    data.set("NotOnOrAfter", _instant(now + spec.lifetime))
+    if recipient is not None:
+        data.set("Recipient", recipient)
+    if scd_irt is not None:
+        data.set("InResponseTo", scd_irt)
+    conditions = etree.SubElement(assertion, f"{{{SAML}}}Conditions")
+    conditions.set("NotBefore", _instant(now + spec.not_before_offset))
+    conditions.set("NotOnOrAfter", _instant(now + spec.lifetime))
+    if spec.audience is not None:
+        restriction = etree.SubElement(conditions, f"{{{SAML}}}AudienceRestriction")
+        etree.SubElement(restriction, f"{{{SAML}}}Audience").text = spec.audience
+    statement = etree.SubElement(assertion, f"{{{SAML}}}AuthnStatement")
+    statement.set("AuthnInstant", _instant(now))
+    if spec.session_index:
+        statement.set("SessionIndex", spec.session_index)
+    context = etree.SubElement(statement, f"{{{SAML}}}AuthnContext")
+    etree.SubElement(context, f"{{{SAML}}}AuthnContextClassRef").text = (
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+    )
+    if spec.attributes:
+        attributes = etree.SubElement(assertion, f"{{{SAML}}}AttributeStatement")
+        for name, values in spec.attributes.items():
+            attribute = etree.SubElement(attributes, f"{{{SAML}}}Attribute")
+            attribute.set("Name", name)
+            attribute.set("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")
+            for value in values:
+                etree.SubElement(attribute, f"{{{SAML}}}AttributeValue").text = value
+    return response
+
+
+def sign_element(element: etree._Element, key_pem: str, cert_pem: str, algorithm: str = "sha256") -> None:
+    """Sign ``element`` in place (enveloped signature right after its Issuer, exclusive c14n)."""
+    sign_method, digest_method = SIGN_METHODS[algorithm]
+    signature = xmlsec.template.create(element, xmlsec.constants.TransformExclC14N, sign_method, ns="ds")
+    issuer = element.find(f"{{{SAML}}}Issuer")
+    issuer.addnext(signature)
+    reference = xmlsec.template.add_reference(signature, digest_method, uri="#" + element.get("ID"))
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    key_info = xmlsec.template.ensure_key_info(signature)
+    xmlsec.template.add_x509_data(key_info)
+    context = xmlsec.SignatureContext()
+    context.register_id(element, "ID")
+    key = xmlsec.Key.from_memory(key_pem.encode(), xmlsec.constants.KeyDataFormatPem)
+    key.load_cert_from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatPem)
+    context.key = key
+    context.sign(signature)
+
+
+def signed_response(
+    spec: AssertionSpec,
+    key_pem: str,
+    cert_pem: str,
+    *,
+    sign_assertion: bool = True,
+    sign_response: bool = False,
+    algorithm: str = "sha256",
+) -> etree._Element:
+    """Build the Response for ``spec`` and sign the assertion and/or the response."""
+    response = build_response(spec)
+    assertion = response.find(f"{{{SAML}}}Assertion")
+    if sign_assertion and assertion is not None:
+        sign_element(assertion, key_pem, cert_pem, algorithm)
+    if sign_response:
+        sign_element(response, key_pem, cert_pem, algorithm)
+    return response
+
+
+def encode(element: etree._Element) -> str:
+    """Base64 of the serialised element, as the HTTP-POST binding carries it."""
+    return base64.b64encode(etree.tostring(element, xml_declaration=False, encoding="utf-8")).decode()
+
+
+def decode_authn_request(saml_request: str) -> etree._Element:
+    """Inflate and parse an HTTP-Redirect AuthnRequest (as an IdP would on receiving it)."""
+    raw = zlib.decompress(base64.b64decode(saml_request), -15)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.fromstring(raw, parser)

@@ -1,0 +1,92 @@
+"""The demo IdP's pages. Registered only when ``DEMO_IDP`` is on (development settings)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select
+from wtforms import HiddenField, SubmitField
+
+from app.demo_idp.idp import AssertionSpec, decode_authn_request, encode, signed_response
+from app.demo_idp.setup import DEMO_PEOPLE, demo_idp_entity_id, demo_idp_key_pair
+from app.extensions import db
+from app.forms import Form
+from app.models import IdpConnection
+from app.saml.urls import sp_values
+
+bp = Blueprint("demo_idp", __name__, url_prefix="/demo-idp")
+
+
+class DemoSignInForm(Form):
+    """The demo IdP's "sign in as" button."""
+
+    email = HiddenField()
+    request_id = HiddenField()
+    connection_id = HiddenField()
+    relay_state = HiddenField()
+    submit = SubmitField("Sign in")
+
+
+def _connection_for_sp(entity_id: str) -> IdpConnection | None:
+    """The connection whose SP entity ID sent this request, if it trusts the demo IdP."""
+    for connection in db.session.scalars(
+        select(IdpConnection).where(IdpConnection.idp_entity_id == demo_idp_entity_id())
+    ):
+        if sp_values(connection).sp_entity_id == entity_id:
+            return connection
+    return None
+
+
+@bp.get("/sso")
+def sso() -> str:
+    """Receive an AuthnRequest (HTTP-Redirect) and show who to sign in as."""
+    try:
+        authn_request = decode_authn_request(request.args["SAMLRequest"])
+    except Exception:  # noqa: BLE001 - the demo IdP answers any junk with a 400
+        abort(400, "The demo IdP could not read this SAMLRequest.")
+    issuer = authn_request.findtext("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer") or ""
+    connection = _connection_for_sp(issuer.strip())
+    if connection is None:
+        abort(400, f"The demo IdP does not know the service provider {issuer!r}.")
+    forms = [
+        (
+            person,
+            DemoSignInForm(
+                formdata=None,
+                data={
+                    "email": person.email,
+                    "request_id": authn_request.get("ID"),
+                    "connection_id": connection.id,
+                    "relay_state": request.args.get("RelayState", ""),
+                },
+            ),
+        )
+        for person in DEMO_PEOPLE
+    ]
+    return render_template("demo_idp/sso.html", forms=forms)
+
+
+@bp.post("/sso")
+def sign_in() -> str:
+    """Sign a response for the chosen person and post it to the SP's ACS."""
+    form = DemoSignInForm()
+    if not form.validate():
+        abort(400, "The demo sign-in form was incomplete.")
+    connection = db.session.get(IdpConnection, int(form.connection_id.data or 0))
+    person = next((p for p in DEMO_PEOPLE if p.email == form.email.data), None)
+    if connection is None or person is None:
+        abort(400, "Unknown demo user or service provider.")
+    values = sp_values(connection)
+    key_pem, cert_pem = demo_idp_key_pair()
+    spec = AssertionSpec(
+        issuer=demo_idp_entity_id(),
+        acs_url=values.acs_url,
+        audience=values.sp_entity_id,
+        name_id=person.email,
+        in_response_to=form.request_id.data or None,
+        attributes={"email": [person.email], "name": [person.name]},
+    )
+    response = signed_response(spec, key_pem, cert_pem, sign_assertion=True, sign_response=True)
+    return render_template(
+        "demo_idp/post.html", acs_url=values.acs_url, saml_response=encode(response),
+        relay_state=form.relay_state.data,
+    )

@@ -1,0 +1,84 @@
+"""Stable error codes: what a person is told, and the HTTP status, for every refusal.
+
+The code is shown on the error page and written to the audit event; the details an admin needs
+go only to the audit event, never to the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One refusal reason."""
+
+    code: str
+    status: int
+    #: What the person sees. Says what to do, never why in detail (that would help an attacker).
+    message: str
+
+
+_SAML_BAD = "Your identity provider's answer could not be accepted. Please try signing in again; if this keeps happening, contact your company's administrator."
+
+_CODES = [
+    ErrorCode("SAML_MALFORMED", 400, "The sign-in answer was damaged or incomplete. Please start the sign-in again."),
+    ErrorCode("SAML_DOCTYPE", 400, _SAML_BAD),
+    ErrorCode("SAML_TOO_LARGE", 413, "The sign-in answer was too large to accept."),
+    ErrorCode("SAML_FORBIDDEN_TRANSFORM", 400, _SAML_BAD),
+    ErrorCode("SAML_WEAK_ALGORITHM", 400, "Your identity provider signed the answer with an outdated algorithm (SHA-1). Your administrator must switch it to SHA-256."),
+    ErrorCode("SAML_SIGNATURE_INVALID", 400, _SAML_BAD),
+    ErrorCode("SAML_UNSIGNED", 400, _SAML_BAD),
+    ErrorCode("SAML_AUDIENCE_MISSING", 400, _SAML_BAD),
+    ErrorCode("SAML_AUDIENCE_MISMATCH", 400, "Your identity provider sent the answer for a different application. Your administrator must check the Entity ID / Audience setting."),
+    ErrorCode("SAML_DESTINATION_MISSING", 400, _SAML_BAD),
+    ErrorCode("SAML_DESTINATION_MISMATCH", 400, "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting."),
+    ErrorCode("SAML_RECIPIENT_MISMATCH", 400, "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting."),
+    ErrorCode("SAML_ISSUER_MISMATCH", 400, _SAML_BAD),
+    ErrorCode("SAML_IN_RESPONSE_TO_MISMATCH", 400, "This sign-in answer does not belong to a sign-in started in this browser. Please start the sign-in again."),
+    ErrorCode("SAML_UNSOLICITED", 400, "Sign-in from your identity provider's app launcher is not enabled. Please start from the sign-in page."),
+    ErrorCode("SAML_REPLAY", 400, "This sign-in answer was already used. Please start the sign-in again."),
+    ErrorCode("SAML_EXPIRED", 400, "The sign-in answer has expired. Please start the sign-in again (if it keeps happening, a clock may be wrong)."),
+    ErrorCode("SAML_NOT_YET_VALID", 400, "The sign-in answer is not valid yet. A clock may be wrong; please try again in a minute."),
+    ErrorCode("SAML_STATUS_ERROR", 400, "Your identity provider did not sign you in. It may not have given you access to this application; ask your administrator."),
+    ErrorCode("SAML_NO_EMAIL", 400, "Your identity provider did not send your email address. Your administrator must add it to the SAML settings."),
+    ErrorCode("SAML_INVALID", 400, _SAML_BAD),
+    ErrorCode("SAML_SESSION_CONFLICT", 409, "You are already signed in as someone else in this browser. Sign out first, then try again."),
+    ErrorCode("ACS_METHOD_NOT_ALLOWED", 405, "This address only accepts sign-in answers posted by your identity provider. Please start from the sign-in page."),
+    ErrorCode("CONNECTION_NOT_FOUND", 404, "This single sign-on connection does not exist."),
+    ErrorCode("CONNECTION_DISABLED", 403, "Single sign-on through this connection is turned off. Ask your company's administrator."),
+    ErrorCode("SSO_NOT_CONFIGURED", 404, "We could not find single sign-on for this email address. Check the address, or ask your company's administrator."),
+    ErrorCode("USER_NOT_FOUND", 403, "Your identity provider signed you in, but there is no user with your email address in this product. Ask your company's administrator to add you."),
+    ErrorCode("USER_DEACTIVATED", 403, "Your user has been deactivated. Ask your company's administrator."),
+    ErrorCode("NO_ROLE_FOR_APP", 403, "Your user does not have access to this app. Ask your company's administrator for a role that includes it."),
+    ErrorCode("BAD_REDIRECT", 400, "The address to return to after sign-in is not allowed."),
+    ErrorCode("UNKNOWN_APP", 400, "Unknown app."),
+    ErrorCode("INVALID_CREDENTIALS", 401, "The email or password is wrong."),
+    ErrorCode("SSO_REQUIRED", 403, "Your company requires you to sign in with SSO."),
+    ErrorCode("LOGIN_RATE_LIMITED", 429, "Too many failed attempts. Wait a few minutes and try again."),
+]
+
+ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _CODES}
+
+
+class SignInError(Exception):
+    """A refused sign-in: a stable code for the person, details for the admin's audit trail."""
+
+    def __init__(self, code: str, detail: str = "", **context: Any) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code}")
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        #: For the audit event only.
+        self.detail = detail
+        #: Extra facts for the audit event (email, connection id, ...).
+        self.context = context
+
+    @property
+    def status(self) -> int:
+        return ERROR_CODES[self.code].status
+
+    @property
+    def message(self) -> str:
+        return ERROR_CODES[self.code].message

@@ -1,0 +1,37 @@
+"""Forms. Every form subclasses ``Form``, which carries the CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, Email, Length
+
+
+class Form(FlaskForm):
+    """The CSRF-protected base of every form in the portal."""
+
+
+class SsoStartForm(Form):
+    """"Sign in with SSO": only an email. Sent with GET to ``/sso/start`` (no CSRF needed there:
+    starting a sign-in changes nothing on the server the browser did not ask for)."""
+
+    class Meta:
+        csrf = False
+
+    email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
+    next = HiddenField()
+
+
+class PasswordLoginForm(Form):
+    """Email + password, for accounts that do not require SSO."""
+
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+    submit = SubmitField("Sign in with password")
+
+
+class LogoutForm(Form):
+    """A button that posts to /logout (a GET must never sign anyone out)."""
+
+    submit = SubmitField("Sign out")

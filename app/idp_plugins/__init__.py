@@ -1,0 +1,63 @@
+"""The IdP plugin registry: an explicit list, checked when the app starts."""
+
+from __future__ import annotations
+
+from app.idp_plugins.base import SP_VALUE_KEYS, IdpPlugin
+from app.idp_plugins.entra import EntraPlugin
+from app.idp_plugins.generic import GenericPlugin
+from app.idp_plugins.google import GooglePlugin
+from app.idp_plugins.okta import OktaPlugin
+from app.idp_plugins.onelogin import OneLoginPlugin
+from app.idp_plugins.salesforce import SalesforcePlugin
+
+#: Every plugin, in the order the wizard offers them. Adding a provider = adding one entry.
+PLUGINS: tuple[type[IdpPlugin], ...] = (
+    GooglePlugin,
+    EntraPlugin,
+    OktaPlugin,
+    OneLoginPlugin,
+    SalesforcePlugin,
+    GenericPlugin,
+)
+
+
+class PluginRegistryError(RuntimeError):
+    """A plugin is malformed; the app refuses to start."""
+
+
+def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, type[IdpPlugin]]:
+    """Validate the plugins (unique keys, required data present) and return them by key."""
+    by_key: dict[str, type[IdpPlugin]] = {}
+    for plugin in plugins:
+        name = plugin.__name__
+        key = getattr(plugin, "key", None)
+        if not key or not getattr(plugin, "display_name", None):
+            raise PluginRegistryError(f"IdP plugin {name} must set `key` and `display_name`.")
+        if key in by_key:
+            raise PluginRegistryError(
+                f"IdP plugins {by_key[key].__name__} and {name} both use the key {key!r}."
+            )
+        if not plugin.setup_steps:
+            raise PluginRegistryError(f"IdP plugin {name} ({key}) has no setup steps.")
+        if not plugin.email_attributes:
+            raise PluginRegistryError(f"IdP plugin {name} ({key}) names no email attribute.")
+        if plugin.signed_element not in ("assertion", "response", "both"):
+            raise PluginRegistryError(f"IdP plugin {name} ({key}): bad signed_element.")
+        if "transient" in plugin.nameid_format:
+            raise PluginRegistryError(f"IdP plugin {name} ({key}) must not request transient NameIDs.")
+        for step in plugin.setup_steps:
+            for value in step.values:
+                if value.literal is None and value.key not in SP_VALUE_KEYS:
+                    raise PluginRegistryError(
+                        f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
+                    )
+        by_key[key] = plugin
+    return by_key
+
+
+PLUGINS_BY_KEY: dict[str, type[IdpPlugin]] = check_registry()
+
+
+def get_plugin(key: str) -> type[IdpPlugin]:
+    """Return the plugin for ``key``; unknown keys (a removed plugin) fall back to ``generic``."""
+    return PLUGINS_BY_KEY.get(key, GenericPlugin)

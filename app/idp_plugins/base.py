@@ -1,0 +1,82 @@
+"""The plugin base: what one IdP product brings on top of the generic SAML 2.0 core.
+
+A plugin is a *type* (this class, data only); an ``IdpConnection`` row is an *instance* with one
+customer's values. Plugins hold defaults, setup steps and hints, never control flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+#: Which element the IdP signs by default; it decides what the SP requires to be signed.
+SignedElement = Literal["assertion", "response", "both"]
+
+#: The SP values a setup step may show, by key; ``app.idp_plugins.sp_values`` builds them.
+SP_VALUE_KEYS = (
+    "acs_url",
+    "sp_entity_id",
+    "metadata_url",
+    "sls_url",
+    "sp_certificate",
+    "start_url",
+    "account_name",
+    # A regular expression matching exactly ``acs_url`` (OneLogin's "ACS (Consumer) URL Validator");
+    # ``render`` derives it from ``acs_url`` when the caller does not supply it.
+    "acs_url_regex",
+)
+
+
+@dataclass(frozen=True)
+class SetupValue:
+    """One value the admin copies into the IdP: the IdP's own field label and our value's key."""
+
+    #: The field label exactly as the IdP's screen shows it ("Audience URI (SP Entity ID)").
+    label: str
+    #: One of ``SP_VALUE_KEYS``, or a literal value when ``literal`` is set.
+    key: str
+    #: A fixed value to show instead of one of ours (e.g. ``SHA-256``, ``EmailAddress``).
+    literal: str | None = None
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One step of the walkthrough, in the order of the IdP's own screens."""
+
+    title: str
+    #: Plain-text instructions; ``{placeholders}`` are SP value keys, filled per connection.
+    body: str
+    #: Values shown with copy buttons, in the order the IdP's form asks for them.
+    values: tuple[SetupValue, ...] = field(default_factory=tuple)
+
+
+class IdpPlugin:
+    """Base class for IdP plugins. Subclasses override the class attributes; nothing else."""
+
+    #: Registry key, stored on connections (``okta``).
+    key: ClassVar[str]
+    #: Name shown to admins ("Okta").
+    display_name: ClassVar[str]
+    #: NameID format to request in the AuthnRequest (never ``transient``).
+    nameid_format: ClassVar[str] = NAMEID_EMAIL
+    #: Attributes that may carry the email, tried in order; the NameID is the fallback when it
+    #: is an email address.
+    email_attributes: ClassVar[tuple[str, ...]] = ("email",)
+    #: What the IdP signs by default; the SP then requires exactly that to be signed.
+    signed_element: ClassVar[SignedElement] = "assertion"
+    supports_idp_initiated: ClassVar[bool] = True
+    supports_slo: ClassVar[bool] = False
+    #: How the admin gets the IdP metadata: ``url`` (we fetch it) or ``file`` (they download it).
+    metadata_source: ClassVar[Literal["url", "file"]] = "file"
+    #: Pattern of the metadata URL with ``{placeholders}`` for the admin's own values, if any.
+    metadata_url_pattern: ClassVar[str | None] = None
+    #: Usual lifetime of the IdP's signing certificate, in years (for expiry warnings).
+    certificate_lifetime_years: ClassVar[float | None] = None
+    #: The walkthrough, in the IdP's own screen order.
+    setup_steps: ClassVar[tuple[SetupStep, ...]] = ()
+    #: Troubleshooting hints keyed by our error codes (``SAML_AUDIENCE_MISMATCH``); may use
+    #: ``{placeholders}`` like the steps.
+    hints: ClassVar[dict[str, str]] = {}

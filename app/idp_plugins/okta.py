@@ -1,0 +1,151 @@
+"""Okta as the IdP: a SAML 2.0 app integration created with the App Integration Wizard.
+
+Checked against Okta Help ("Application Integration Wizard SAML field reference"); see
+docs/idp-facts.md.
+"""
+
+from typing import ClassVar
+
+from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, SetupStep, SetupValue
+
+
+class OktaPlugin(IdpPlugin):
+    """Okta: signs both the response and the assertion, metadata at a per-app URL."""
+
+    key = "okta"
+    display_name = "Okta"
+    #: Okta's wizard defaults Name ID format to Unspecified and tells admins to keep it unless the
+    #: app says otherwise; with Application username = Email the NameID is still the email.
+    nameid_format = NAMEID_UNSPECIFIED
+    #: The steps add the Attribute Statement ``email`` = ``user.email``.
+    email_attributes = ("email", "Email", "mail")
+    #: Response and Assertion Signature both default to Signed (RSA-SHA256).
+    signed_element = "both"
+    #: From the dashboard tile (IdP-initiated); SLO exists but only SP-initiated with signed requests.
+    supports_idp_initiated = True
+    supports_slo = True
+    metadata_source = "url"
+    #: The "Metadata URL" on the app's Sign On tab.
+    metadata_url_pattern = "https://{okta_domain}/app/{app_id}/sso/saml/metadata"
+    #: Okta's app signing certificates last ten years and are not rotated automatically
+    #: (from IDP_NOTES; not re-checked in Okta's docs).
+    certificate_lifetime_years = 10
+    setup_steps = (
+        SetupStep(
+            title="Create a SAML 2.0 app integration",
+            body=(
+                "In the Okta Admin Console, go to Applications > Applications and click Create App "
+                "Integration. Select SAML 2.0 and click Next."
+            ),
+        ),
+        SetupStep(
+            title="General Settings",
+            body=(
+                'Enter an App name your users will recognise, for example "{account_name} phone '
+                'system", optionally upload a logo, and click Next.'
+            ),
+        ),
+        SetupStep(
+            title="Configure SAML: SAML Settings",
+            body=(
+                'Copy these values into the General section. Keep "Use this for Recipient URL and '
+                'Destination URL" selected (the default). Okta refuses a Single sign-on URL that '
+                "contains an underscore. Under Show Advanced Settings, keep Response and Assertion "
+                "Signature set to Signed with RSA-SHA256: we check both signatures."
+            ),
+            values=(
+                SetupValue("Single sign-on URL", "acs_url"),
+                SetupValue(
+                    "Use this for Recipient URL and Destination URL", "recipient_checkbox", literal="Selected"
+                ),
+                SetupValue("Audience URI (SP Entity ID)", "sp_entity_id"),
+                SetupValue("Default RelayState", "relay_state", literal="(leave blank)"),
+                SetupValue("Name ID format", "nameid_format", literal="Unspecified"),
+                SetupValue("Application username", "app_username", literal="Email"),
+                SetupValue("Response", "response_signed", literal="Signed"),
+                SetupValue("Assertion Signature", "assertion_signed", literal="Signed"),
+                SetupValue("Signature Algorithm", "signature_algorithm", literal="RSA-SHA256"),
+            ),
+        ),
+        SetupStep(
+            title="Configure SAML: Attribute Statements",
+            body=(
+                "Under Attribute Statements, add one statement so we receive the user's email even "
+                "if the Okta username is not an email address. Click Next."
+            ),
+            values=(
+                SetupValue("Name", "attribute_name", literal="email"),
+                SetupValue("Name format", "attribute_name_format", literal="Unspecified"),
+                SetupValue("Value", "attribute_value", literal="user.email"),
+            ),
+        ),
+        SetupStep(
+            title="Feedback",
+            body='Select "I\'m an Okta customer adding an internal app" and click Finish.',
+        ),
+        SetupStep(
+            title="Copy the Metadata URL",
+            body=(
+                "On the app's Sign On tab, under SAML 2.0, copy the Metadata URL and paste it on the "
+                "next page; we read Okta's sign-in URL, issuer and certificate from it."
+            ),
+        ),
+        SetupStep(
+            title="Assign people and groups",
+            body=(
+                "On the Assignments tab, click Assign and assign the people or groups who use "
+                "{account_name}'s phone system. Okta refuses users who are not assigned."
+            ),
+        ),
+    )
+    hints: ClassVar[dict[str, str]] = {
+        "SAML_AUDIENCE_MISMATCH": (
+            "In Okta, open the app's General tab, click Edit under SAML Settings and set Audience "
+            "URI (SP Entity ID) to {sp_entity_id} exactly."
+        ),
+        "SAML_AUDIENCE_MISSING": (
+            "Okta sent no audience. Set Audience URI (SP Entity ID) to {sp_entity_id} in the app's "
+            "SAML Settings."
+        ),
+        "SAML_DESTINATION_MISMATCH": (
+            "In the app's SAML Settings, set Single sign-on URL to {acs_url} and keep \"Use this for "
+            'Recipient URL and Destination URL" selected.'
+        ),
+        "SAML_RECIPIENT_MISMATCH": (
+            "In the app's SAML Settings, set Single sign-on URL to {acs_url} and keep \"Use this for "
+            'Recipient URL and Destination URL" selected (or set Recipient URL to {acs_url}).'
+        ),
+        "SAML_UNSIGNED": (
+            "We expect Okta's default: both the response and the assertion signed. In the app's SAML "
+            "Settings, under Show Advanced Settings, set Response and Assertion Signature to Signed."
+        ),
+        "SAML_WEAK_ALGORITHM": (
+            "In the app's SAML Settings, under Show Advanced Settings, set Signature Algorithm to "
+            "RSA-SHA256 and Digest Algorithm to SHA256."
+        ),
+        "SAML_SIGNATURE_INVALID": (
+            "The signing certificate changed (a new one was activated on the Sign On tab). Import the "
+            "Metadata URL again so we trust the new certificate."
+        ),
+        "SAML_ISSUER_MISMATCH": (
+            "The response came from another Okta app or org. Import this app's Metadata URL (Sign On "
+            "tab) again."
+        ),
+        "SAML_NO_EMAIL": (
+            "Add the Attribute Statement email = user.email in the app's SAML Settings, and set "
+            "Application username to Email."
+        ),
+        "SAML_STATUS_ERROR": (
+            "Okta refused the sign-in, most often because the user is not assigned to the app: "
+            "assign them on the Assignments tab."
+        ),
+        "SAML_UNSOLICITED": (
+            "The user started from the Okta dashboard tile, which sends an answer we did not ask for. "
+            "Start from {start_url}, or ask support to accept dashboard sign-ins for this connection."
+        ),
+        "USER_NOT_FOUND": (
+            "Okta sent an identifier no user of {account_name} has, often the Okta username instead "
+            "of the email. Set Application username to Email and add the Attribute Statement email = "
+            "user.email, or add the user here with the address Okta sends."
+        ),
+    }

@@ -1,0 +1,101 @@
+"""Fill a plugin's walkthrough and hints with one connection's SP values.
+
+Plugins hold text with ``{placeholders}``; this module is the only place that fills them, so that
+every page (the setup wizard, the error log, the support console) shows the same words and a typo
+in a plugin fails loudly in the contract test instead of showing "{acs_ur}" to a customer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from app.idp_plugins.base import IdpPlugin
+from app.idp_plugins.generic import GenericPlugin
+
+
+@dataclass(frozen=True)
+class RenderedValue:
+    """One value the admin copies: the IdP's own field label and this connection's value."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RenderedStep:
+    """One walkthrough step with every placeholder replaced."""
+
+    title: str
+    body: str
+    values: list[RenderedValue] = field(default_factory=list)
+
+
+def _with_derived_values(values: Mapping[str, str]) -> dict[str, str]:
+    """Add the values computed from others, so callers only supply the SP's real URLs.
+
+    OneLogin asks for a regular expression of the ACS URL; deriving it here keeps the escaping in
+    one place instead of in every caller.
+    """
+    filled = dict(values)
+    if "acs_url_regex" not in filled and "acs_url" in filled:
+        filled["acs_url_regex"] = "^" + re.escape(filled["acs_url"]) + "$"
+    return filled
+
+
+def _fill(text: str, values: Mapping[str, str], where: str) -> str:
+    """Fill ``text``'s placeholders; an unknown one raises ``KeyError`` naming it and ``where``."""
+    try:
+        return text.format_map(values)
+    except KeyError as exc:
+        missing = exc.args[0]
+        error = KeyError(missing)
+        error.add_note(f"no value for placeholder {{{missing}}} in {where}")
+        raise error from None
+
+
+def render_walkthrough(plugin: type[IdpPlugin], values: Mapping[str, str]) -> list[RenderedStep]:
+    """Return ``plugin``'s setup steps with ``values`` (SP value key -> text) filled in.
+
+    Raises ``KeyError`` naming the key when a step uses a placeholder or shows a value that
+    ``values`` lacks: a half-filled walkthrough would send the admin off with a wrong URL.
+    """
+    filled = _with_derived_values(values)
+    rendered: list[RenderedStep] = []
+    for step in plugin.setup_steps:
+        where = f"{plugin.__name__} step {step.title!r}"
+        shown: list[RenderedValue] = []
+        for value in step.values:
+            if value.literal is not None:
+                shown.append(RenderedValue(value.label, value.literal))
+                continue
+            if value.key not in filled:
+                error = KeyError(value.key)
+                error.add_note(f"no value for {value.label!r} in {where}")
+                raise error
+            shown.append(RenderedValue(value.label, filled[value.key]))
+        rendered.append(
+            RenderedStep(
+                title=_fill(step.title, filled, where),
+                body=_fill(step.body, filled, where),
+                values=shown,
+            )
+        )
+    return rendered
+
+
+def render_hint(plugin: type[IdpPlugin], error_code: str, values: Mapping[str, str]) -> str | None:
+    """Return the plain-language fix for ``error_code`` in ``plugin``'s words, or ``None``.
+
+    Falls back to the generic plugin's hint, so every provider gets at least the standard advice
+    for a code its own module does not mention.
+    """
+    hint = plugin.hints.get(error_code)
+    source: type[IdpPlugin] = plugin
+    if hint is None:
+        hint = GenericPlugin.hints.get(error_code)
+        source = GenericPlugin
+    if hint is None:
+        return None
+    return _fill(hint, _with_derived_values(values), f"{source.__name__} hint {error_code}")

@@ -1,0 +1,87 @@
+"""Server-side sign-in sessions, pending AuthnRequests and the assertion replay cache."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.user import User
+from app.timeutil import utcnow
+
+
+class UserSession(db.Model):
+    """A signed-in browser or app. The client holds a random token; only its hash is kept here."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_user_id_created_at", "user_id", "created_at"),
+        Index("ix_sessions_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 (hex) of the token the client holds.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Null once the user is deleted (the row stays, revoked, for support and audit).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    #: ``portal``, ``desktop`` or ``mobile``.
+    app: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    #: How the user signed in: the IdP connection (null for a password sign-in).
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="SET NULL"), nullable=True
+    )
+    saml_name_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    saml_session_index: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: Why it was revoked (``logout``, ``user_deactivated``, ``revoked_by_support``, ...).
+    revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    user: Mapped[User | None] = relationship()
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """True when not revoked and not expired."""
+        now = now or utcnow()
+        return self.revoked_at is None and self.expires_at > now
+
+
+class PendingRequest(db.Model):
+    """An AuthnRequest we sent and whose Response we still expect (checked against InResponseTo)."""
+
+    __tablename__ = "pending_requests"
+
+    #: The AuthnRequest ID (starts with a letter, as Entra ID requires).
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE"), index=True
+    )
+    app: Mapped[str] = mapped_column(String(20))
+    #: Where to go after sign-in: a path on this site.
+    next_path: Mapped[str] = mapped_column(Text, default="/")
+    #: SHA-256 of the random value in this browser's binding cookie.
+    browser_binding_hash: Mapped[str] = mapped_column(String(64))
+    #: What started the request: ``login`` (a sign-in) or ``test`` (an admin's test sign-in), or a
+    #: reference to an app authorisation request.
+    purpose: Mapped[str] = mapped_column(String(200), default="login")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class UsedAssertion(db.Model):
+    """Replay cache: an assertion ID, per connection, that already signed someone in."""
+
+    __tablename__ = "used_assertions"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    assertion_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    #: Kept until the assertion could no longer be accepted anyway.
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

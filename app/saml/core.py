@@ -1,0 +1,447 @@
+"""The generic SAML 2.0 core on python3-saml: start a sign-in, consume a response, SP metadata.
+
+python3-saml validates the XML schema, the signatures, the issuer, timestamps and (loosely) the
+destination. It leaves the rest to the application, so this module adds: a replay cache shared by
+all workers, single-use InResponseTo bound to the browser and the connection and checked against
+the *signed* SubjectConfirmationData, a mandatory AudienceRestriction, exact Destination and
+Recipient matching, our own clock skew, and refusal of unsolicited responses unless enabled.
+Only this package imports ``onelogin.saml2``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from lxml import etree
+from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
+from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import SignInError
+from app.extensions import db
+from app.idp_plugins import get_plugin
+from app.models import IdpConnection, PendingRequest, UsedAssertion
+from app.models.idp_connection import ENABLED
+from app.saml.certs import pem_body
+from app.saml.urls import request_data_for, sp_values
+from app.saml.xmlguard import NS, check_signatures, decode_saml_response
+from app.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+#: python3-saml validation error codes, mapped to ours.
+_LIBRARY_CODES: dict[int, str] = {
+    OneLogin_Saml2_ValidationError.UNSUPPORTED_SAML_VERSION: "SAML_MALFORMED",
+    OneLogin_Saml2_ValidationError.MISSING_ID: "SAML_MALFORMED",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_ASSERTIONS: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.MISSING_STATUS: "SAML_MALFORMED",
+    OneLogin_Saml2_ValidationError.MISSING_STATUS_CODE: "SAML_MALFORMED",
+    OneLogin_Saml2_ValidationError.STATUS_CODE_IS_NOT_SUCCESS: "SAML_STATUS_ERROR",
+    OneLogin_Saml2_ValidationError.WRONG_SIGNED_ELEMENT: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.ID_NOT_FOUND_IN_SIGNED_ELEMENT: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.DUPLICATED_ID_IN_SIGNED_ELEMENTS: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.INVALID_SIGNED_ELEMENT: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.UNEXPECTED_SIGNED_ELEMENTS: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.INVALID_XML_FORMAT: "SAML_MALFORMED",
+    OneLogin_Saml2_ValidationError.WRONG_INRESPONSETO: "SAML_IN_RESPONSE_TO_MISMATCH",
+    OneLogin_Saml2_ValidationError.MISSING_CONDITIONS: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.ASSERTION_TOO_EARLY: "SAML_NOT_YET_VALID",
+    OneLogin_Saml2_ValidationError.ASSERTION_EXPIRED: "SAML_EXPIRED",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_AUTHSTATEMENTS: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.WRONG_DESTINATION: "SAML_DESTINATION_MISMATCH",
+    OneLogin_Saml2_ValidationError.EMPTY_DESTINATION: "SAML_DESTINATION_MISSING",
+    OneLogin_Saml2_ValidationError.WRONG_AUDIENCE: "SAML_AUDIENCE_MISMATCH",
+    OneLogin_Saml2_ValidationError.ISSUER_MULTIPLE_IN_RESPONSE: "SAML_ISSUER_MISMATCH",
+    OneLogin_Saml2_ValidationError.ISSUER_NOT_FOUND_IN_ASSERTION: "SAML_ISSUER_MISMATCH",
+    OneLogin_Saml2_ValidationError.WRONG_ISSUER: "SAML_ISSUER_MISMATCH",
+    OneLogin_Saml2_ValidationError.SESSION_EXPIRED: "SAML_EXPIRED",
+    OneLogin_Saml2_ValidationError.WRONG_SUBJECTCONFIRMATION: "SAML_RECIPIENT_MISMATCH",
+    OneLogin_Saml2_ValidationError.NO_SIGNED_MESSAGE: "SAML_UNSIGNED",
+    OneLogin_Saml2_ValidationError.NO_SIGNED_ASSERTION: "SAML_UNSIGNED",
+    OneLogin_Saml2_ValidationError.NO_SIGNATURE_FOUND: "SAML_UNSIGNED",
+    OneLogin_Saml2_ValidationError.KEYINFO_NOT_FOUND_IN_ENCRYPTED_DATA: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.CHILDREN_NODE_NOT_FOUND_IN_KEYINFO: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.UNSUPPORTED_RETRIEVAL_METHOD: "SAML_INVALID",
+    OneLogin_Saml2_ValidationError.NO_NAMEID: "SAML_NO_EMAIL",
+    OneLogin_Saml2_ValidationError.EMPTY_NAMEID: "SAML_NO_EMAIL",
+    OneLogin_Saml2_ValidationError.INVALID_SIGNATURE: "SAML_SIGNATURE_INVALID",
+    OneLogin_Saml2_ValidationError.DEPRECATED_SIGNATURE_METHOD: "SAML_WEAK_ALGORITHM",
+    OneLogin_Saml2_ValidationError.DEPRECATED_DIGEST_METHOD: "SAML_WEAK_ALGORITHM",
+}
+
+BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+SIGNATURE_SHORT_NAMES = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": "RSA-SHA256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": "RSA-SHA384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": "RSA-SHA512",
+}
+
+
+@dataclass
+class VerifiedAssertion:
+    """What a valid response told us, and the pending request it answered (if any)."""
+
+    connection: IdpConnection
+    assertion_id: str
+    issuer: str
+    name_id: str | None
+    name_id_format: str | None
+    session_index: str | None
+    attributes: dict[str, list[str]]
+    audiences: list[str]
+    #: ``response`` and/or ``assertion``.
+    signed_elements: list[str]
+    signature_algorithms: list[str]
+    #: Replay-cache expiry: the latest moment the assertion could still have been accepted.
+    not_on_or_after: dt.datetime
+    #: The AuthnRequest this answers; None for an IdP-initiated response.
+    request_id: str | None = None
+    #: The app the sign-in is for, where to go afterwards, and why it was started.
+    app: str = "portal"
+    next_path: str = "/"
+    purpose: str = "login"
+
+
+def signed_element_for(connection: IdpConnection) -> str:
+    """What must be signed: the connection's override, else its plugin's default."""
+    return connection.setting("signed_element") or get_plugin(connection.plugin_key).signed_element
+
+
+def email_attributes_for(connection: IdpConnection) -> tuple[str, ...]:
+    """Attributes that may carry the email, in order: override first, else the plugin's."""
+    override = connection.setting("email_attributes")
+    return tuple(override) if override else get_plugin(connection.plugin_key).email_attributes
+
+
+def saml_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
+    """python3-saml settings for one connection, strict, SHA-256 only."""
+    values = sp_values(connection)
+    signed = signed_element_for(connection)
+    nameid_format = connection.setting("nameid_format") or get_plugin(connection.plugin_key).nameid_format
+    certs = [pem_body(cert.pem) for cert in connection.certificates]
+    idp: dict = {
+        "entityId": connection.idp_entity_id,
+        "singleSignOnService": {
+            "url": connection.idp_sso_url,
+            "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+        },
+        "x509certMulti": {"signing": certs or [""], "encryption": certs[:1] or [""]},
+    }
+    settings = {
+        "strict": True,
+        "debug": False,
+        "sp": {
+            "entityId": values.sp_entity_id,
+            "assertionConsumerService": {
+                "url": values.acs_url,
+                "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+            },
+            "NameIDFormat": nameid_format,
+            "x509cert": pem_body(connection.sp_certificate),
+            "privateKey": connection.sp_private_key,
+        },
+        "idp": idp,
+        "security": {
+            "authnRequestsSigned": False,
+            "wantMessagesSigned": signed in ("response", "both"),
+            "wantAssertionsSigned": signed in ("assertion", "both"),
+            "wantAssertionsEncrypted": False,
+            "wantNameId": False,
+            "wantNameIdEncrypted": False,
+            "wantAttributeStatement": False,
+            "requestedAuthnContext": False,
+            "rejectDeprecatedAlgorithm": True,
+            "rejectUnsolicitedResponsesWithInResponseTo": True,
+            "signatureAlgorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "digestAlgorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
+            "allowRepeatAttributeName": True,
+        },
+    }
+    return OneLogin_Saml2_Settings(settings, sp_validation_only=True)
+
+
+def binding_hash(value: str) -> str:
+    """Hash of the browser-binding cookie value, as stored on pending requests."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def start_login(
+    connection: IdpConnection,
+    *,
+    app_name: str,
+    next_path: str,
+    browser_binding: str,
+    purpose: str = "login",
+) -> str:
+    """Record a pending AuthnRequest and return the IdP URL to redirect the browser to.
+
+    The caller commits. ``browser_binding`` is the random value of this browser's binding cookie:
+    the response is accepted only from the browser that started the sign-in.
+    """
+    settings = saml_settings(connection)
+    authn_request = OneLogin_Saml2_Authn_Request(settings, force_authn=purpose == "test")
+    request_id = authn_request.get_id()
+    now = utcnow()
+    db.session.add(
+        PendingRequest(
+            id=request_id,
+            connection_id=connection.id,
+            app=app_name,
+            next_path=next_path,
+            browser_binding_hash=binding_hash(browser_binding),
+            purpose=purpose,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=current_app.config["SAML_PENDING_REQUEST_SECONDS"]),
+        )
+    )
+    parameters = {"SAMLRequest": authn_request.get_request()}
+    return OneLogin_Saml2_Utils.redirect(connection.idp_sso_url, parameters)
+
+
+def sp_metadata_xml(connection: IdpConnection) -> str:
+    """The SP metadata document for ``connection`` (entity ID, ACS, signing certificate)."""
+    settings = saml_settings(connection)
+    sp = settings.get_sp_data()
+    metadata = OneLogin_Saml2_Metadata.builder(
+        sp,
+        authnsign=False,
+        wsign=True,
+        valid_until=None,
+        cache_duration=None,
+    )
+    metadata = OneLogin_Saml2_Metadata.add_x509_key_descriptors(metadata, sp["x509cert"], add_encryption=False)
+    return metadata if isinstance(metadata, str) else metadata.decode()
+
+
+def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> PendingRequest:
+    pending = db.session.get(PendingRequest, request_id)
+    if pending is None or pending.connection_id != connection.id:
+        raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
+    if pending.expires_at <= utcnow():
+        raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the pending request has expired")
+    if not browser_binding or not secrets.compare_digest(pending.browser_binding_hash, binding_hash(browser_binding)):
+        raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the response arrived in another browser than the request")
+    return pending
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(OneLogin_Saml2_Utils.parse_SAML_to_time(value), dt.UTC).replace(tzinfo=None)
+    except (ValueError, OneLogin_Saml2_Error):
+        raise SignInError("SAML_MALFORMED", f"bad timestamp {value!r}") from None
+
+
+def _check_envelope_and_subject(
+    root: etree._Element, document: etree._Element, connection: IdpConnection, pending: PendingRequest | None,
+    signed_elements: list[str],
+) -> dt.datetime:
+    """Our checks on top of the library's; returns the latest time the assertion is valid."""
+    values = sp_values(connection)
+    skew = dt.timedelta(seconds=current_app.config["SAML_CLOCK_SKEW_SECONDS"])
+    now = utcnow()
+
+    destination = root.get("Destination")
+    if destination is None and "response" in signed_elements:
+        raise SignInError("SAML_DESTINATION_MISSING", "a signed Response must carry a Destination")
+    if destination is not None and destination != values.acs_url:
+        raise SignInError("SAML_DESTINATION_MISMATCH", f"Destination {destination!r}, expected {values.acs_url!r}")
+
+    assertion = document.find("saml:Assertion", NS)
+    if assertion is None:
+        raise SignInError("SAML_INVALID", "no Assertion")
+
+    restrictions = assertion.findall("saml:Conditions/saml:AudienceRestriction", NS)
+    if not restrictions:
+        raise SignInError("SAML_AUDIENCE_MISSING", "the assertion has no AudienceRestriction")
+    for restriction in restrictions:
+        audiences = [(node.text or "").strip() for node in restriction.findall("saml:Audience", NS)]
+        if values.sp_entity_id not in audiences:
+            raise SignInError("SAML_AUDIENCE_MISMATCH", f"audience {audiences}, expected {values.sp_entity_id!r}")
+
+    conditions = assertion.find("saml:Conditions", NS)
+    not_before = _parse_time(conditions.get("NotBefore")) if conditions is not None else None
+    conditions_end = _parse_time(conditions.get("NotOnOrAfter")) if conditions is not None else None
+    if not_before and not_before > now + skew:
+        raise SignInError("SAML_NOT_YET_VALID", f"NotBefore {not_before.isoformat()} is in the future")
+    if conditions_end and conditions_end + skew <= now:
+        raise SignInError("SAML_EXPIRED", f"NotOnOrAfter {conditions_end.isoformat()} has passed")
+
+    confirmations = [
+        node.find("saml:SubjectConfirmationData", NS)
+        for node in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS)
+        if node.get("Method") == BEARER
+    ]
+    confirmations = [node for node in confirmations if node is not None]
+    if not confirmations:
+        raise SignInError("SAML_RECIPIENT_MISMATCH", "no bearer SubjectConfirmationData")
+    expected_irt = pending.id if pending else None
+    latest = conditions_end or now
+    accepted = False
+    for data in confirmations:
+        if data.get("Recipient") != values.acs_url:
+            continue
+        if data.get("InResponseTo") != expected_irt:
+            continue
+        scd_end = _parse_time(data.get("NotOnOrAfter"))
+        if scd_end is None or scd_end + skew <= now:
+            continue
+        latest = max(latest, scd_end)
+        accepted = True
+    if not accepted:
+        recipients = [data.get("Recipient") for data in confirmations]
+        irts = [data.get("InResponseTo") for data in confirmations]
+        if values.acs_url not in recipients:
+            raise SignInError("SAML_RECIPIENT_MISMATCH", f"Recipient {recipients}, expected {values.acs_url!r}")
+        if expected_irt not in irts:
+            raise SignInError(
+                "SAML_IN_RESPONSE_TO_MISMATCH",
+                f"signed SubjectConfirmationData InResponseTo {irts}, expected {expected_irt!r}",
+            )
+        raise SignInError("SAML_EXPIRED", "the SubjectConfirmationData has expired")
+    return latest + skew
+
+
+def _signature_facts(document: etree._Element) -> tuple[list[str], list[str]]:
+    elements, algorithms = [], []
+    for signature in document.findall(".//ds:Signature", NS):
+        parent = signature.getparent()
+        elements.append("response" if parent.tag.endswith("}Response") else "assertion")
+        method = signature.find("ds:SignedInfo/ds:SignatureMethod", NS)
+        uri = method.get("Algorithm") if method is not None else ""
+        algorithms.append(SIGNATURE_SHORT_NAMES.get(uri, uri))
+    return elements, algorithms
+
+
+def consume_response(
+    connection_id: int, saml_response: str | None, *, browser_binding: str | None
+) -> VerifiedAssertion:
+    """Validate a posted SAMLResponse for ``connection_id``; raise ``SignInError`` on any refusal.
+
+    On success the pending request is consumed and the assertion ID is in the replay cache
+    (committed), so that the same response never signs anyone in twice, in any worker.
+    """
+    connection = db.session.get(IdpConnection, connection_id)
+    if connection is None:
+        raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
+    if not saml_response:
+        raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection.id)
+    _raw, root = decode_saml_response(saml_response)
+    check_signatures(root)
+
+    in_response_to = root.get("InResponseTo")
+    pending = _find_pending(connection, in_response_to, browser_binding) if in_response_to else None
+    if pending is None and not connection.allow_idp_initiated:
+        raise SignInError("SAML_UNSOLICITED", "IdP-initiated sign-in is off for this connection")
+    is_test = pending is not None and pending.purpose == "test"
+    if connection.status != ENABLED and not is_test:
+        raise SignInError("CONNECTION_DISABLED", f"connection status is {connection.status}")
+
+    try:
+        return _validate(connection, saml_response, root, pending)
+    except SignInError as err:
+        if pending is not None:
+            err.context["purpose"] = pending.purpose
+            _consume_pending(pending)
+            db.session.commit()
+        raise
+
+
+def _consume_pending(pending: PendingRequest) -> bool:
+    """Delete the pending request; False when another worker already did (single use)."""
+    result = db.session.execute(delete(PendingRequest).where(PendingRequest.id == pending.id))
+    return result.rowcount == 1
+
+
+def _validate(
+    connection: IdpConnection, saml_response: str, root: etree._Element, pending: PendingRequest | None
+) -> VerifiedAssertion:
+    values = sp_values(connection)
+    try:
+        settings = saml_settings(connection)
+        response = OneLogin_Saml2_Response(settings, saml_response)
+        response.is_valid(
+            request_data_for(values.acs_url, {"SAMLResponse": saml_response}),
+            request_id=pending.id if pending else None,
+            raise_exceptions=True,
+        )
+    except OneLogin_Saml2_ValidationError as exc:
+        raise SignInError(_LIBRARY_CODES.get(exc.code, "SAML_INVALID"), str(exc)) from None
+    except SignInError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse/crypto failure is a refusal, never a 500
+        log.info("SAML response refused by the library: %s", type(exc).__name__)
+        raise SignInError("SAML_INVALID", f"{type(exc).__name__}: {exc}") from None
+
+    document = response.decrypted_document if response.encrypted else response.document
+    signed_elements, algorithms = _signature_facts(document)
+    valid_until = _check_envelope_and_subject(root, document, connection, pending, signed_elements)
+
+    try:
+        assertion_id = response.get_assertion_id()
+        name_id = response.get_nameid()
+        name_id_format = response.get_nameid_format()
+    except OneLogin_Saml2_ValidationError:
+        name_id, name_id_format = None, None
+        assertion_id = response.get_assertion_id()
+    issuers = response.get_issuers()
+    verified = VerifiedAssertion(
+        connection=connection,
+        assertion_id=assertion_id,
+        issuer=issuers[0] if issuers else "",
+        name_id=name_id,
+        name_id_format=name_id_format,
+        session_index=response.get_session_index(),
+        attributes=response.get_attributes(),
+        audiences=response.get_audiences(),
+        signed_elements=signed_elements,
+        signature_algorithms=algorithms,
+        not_on_or_after=valid_until,
+    )
+    if pending is not None:
+        verified.request_id = pending.id
+        verified.app, verified.next_path, verified.purpose = pending.app, pending.next_path, pending.purpose
+    _remember(verified, pending)
+    return verified
+
+
+def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> None:
+    """Consume the pending request and record the assertion ID, in one committed transaction."""
+    if pending is not None and not _consume_pending(pending):
+        db.session.rollback()
+        raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+    db.session.add(
+        UsedAssertion(
+            connection_id=verified.connection.id,
+            assertion_id=verified.assertion_id,
+            expires_at=verified.not_on_or_after,
+        )
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None
+
+
+def assertion_is_used(connection_id: int, assertion_id: str) -> bool:
+    """True when the replay cache holds this assertion (used by tests and diagnostics)."""
+    return db.session.scalar(
+        select(UsedAssertion.assertion_id).where(
+            UsedAssertion.connection_id == connection_id, UsedAssertion.assertion_id == assertion_id
+        )
+    ) is not None

@@ -1,0 +1,137 @@
+"""Checks on the raw SAML Response that run before python3-saml sees it.
+
+They refuse what the library would spend real CPU on (an XSLT transform executes during signature
+verification) or parse unsafely, with our own error codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from lxml import etree
+
+from app.errors import SignInError
+
+NS = {
+    "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
+    "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+}
+
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+#: Canonicalisations allowed for SignedInfo and references. The ``WithComments`` variants are
+#: refused: comments inside a NameID are the classic way to make two parsers read two emails.
+ALLOWED_C14N = frozenset({EXC_C14N, C14N})
+ALLOWED_TRANSFORMS = ALLOWED_C14N | {ENVELOPED}
+
+STRONG_SIGNATURES = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+    }
+)
+STRONG_DIGESTS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
+
+_DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_B64_ALLOWED = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+
+
+def _parser() -> etree.XMLParser:
+    """A parser that never loads DTDs, entities or anything from the network."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
+
+
+def parse_xml_safely(raw: bytes, *, what: str = "document") -> etree._Element:
+    """Parse ``raw`` with a hardened parser; refuse DTDs. Raises ValueError with a reason."""
+    if _DTD_MARKERS.search(raw):
+        raise ValueError(f"the {what} contains a DOCTYPE or ENTITY declaration")
+    try:
+        root = etree.fromstring(raw, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"the {what} is not well-formed XML ({exc.msg})") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise ValueError(f"the {what} contains a DOCTYPE declaration")
+    return root
+
+
+def decode_saml_response(value: str) -> tuple[bytes, etree._Element]:
+    """Decode the base64 ``SAMLResponse`` form field and parse it; refuse anything odd."""
+    if not value or not _B64_ALLOWED.match(value):
+        raise SignInError("SAML_MALFORMED", "SAMLResponse is empty or not base64")
+    try:
+        raw = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignInError("SAML_MALFORMED", "SAMLResponse is not valid base64") from None
+    try:
+        root = parse_xml_safely(raw, what="SAML response")
+    except ValueError as exc:
+        code = "SAML_DOCTYPE" if "DOCTYPE" in str(exc) else "SAML_MALFORMED"
+        raise SignInError(code, str(exc)) from None
+    if root.tag != f"{{{NS['samlp']}}}Response":
+        raise SignInError("SAML_MALFORMED", f"root element is {root.tag}, not samlp:Response")
+    return raw, root
+
+
+def check_signatures(root: etree._Element) -> None:
+    """Refuse signatures we will not verify: odd placement, transforms or weak algorithms.
+
+    Runs before any cryptography, so that a hostile signature costs us a tree walk, not seconds.
+    """
+    signatures = root.findall(".//ds:Signature", NS)
+    if len(signatures) > 2:
+        raise SignInError("SAML_SIGNATURE_INVALID", f"{len(signatures)} signatures in the response")
+    allowed_parents = {f"{{{NS['samlp']}}}Response", f"{{{NS['saml']}}}Assertion"}
+    for signature in signatures:
+        parent = signature.getparent()
+        if parent is None or parent.tag not in allowed_parents:
+            raise SignInError("SAML_SIGNATURE_INVALID", "a signature outside Response or Assertion")
+        if signature.find("ds:Object", NS) is not None:
+            raise SignInError("SAML_FORBIDDEN_TRANSFORM", "signature carries a ds:Object")
+        signed_info = signature.find("ds:SignedInfo", NS)
+        if signed_info is None:
+            raise SignInError("SAML_SIGNATURE_INVALID", "signature without SignedInfo")
+        c14n = signed_info.find("ds:CanonicalizationMethod", NS)
+        if c14n is None or c14n.get("Algorithm") not in ALLOWED_C14N:
+            raise SignInError(
+                "SAML_FORBIDDEN_TRANSFORM",
+                f"canonicalisation {None if c14n is None else c14n.get('Algorithm')} not allowed",
+            )
+        method = signed_info.find("ds:SignatureMethod", NS)
+        algorithm = None if method is None else method.get("Algorithm")
+        if algorithm not in STRONG_SIGNATURES:
+            raise SignInError("SAML_WEAK_ALGORITHM", f"signature algorithm {algorithm} refused")
+        references = signed_info.findall("ds:Reference", NS)
+        if len(references) != 1:
+            raise SignInError("SAML_SIGNATURE_INVALID", f"{len(references)} references in one signature")
+        reference = references[0]
+        for transform in reference.findall("ds:Transforms/ds:Transform", NS):
+            if transform.get("Algorithm") not in ALLOWED_TRANSFORMS or len(transform):
+                raise SignInError(
+                    "SAML_FORBIDDEN_TRANSFORM", f"transform {transform.get('Algorithm')} not allowed"
+                )
+        digest = reference.find("ds:DigestMethod", NS)
+        digest_algorithm = None if digest is None else digest.get("Algorithm")
+        if digest_algorithm not in STRONG_DIGESTS:
+            raise SignInError("SAML_WEAK_ALGORITHM", f"digest algorithm {digest_algorithm} refused")

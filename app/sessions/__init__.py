@@ -1,0 +1,128 @@
+"""Server-side sessions: create, look up, slide, revoke.
+
+The client (browser cookie or app bearer token) holds only a random token; the database holds its
+SHA-256. Every request looks the session up, so a revocation is seen by every worker at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import User, UserSession
+from app.models.user import ACTIVE
+from app.timeutil import utcnow
+
+#: 256 bits of randomness, URL-safe.
+TOKEN_BYTES = 32
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a session token (a fast hash is right: the token is random, not a password)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just created, with the token the client must keep (shown only once)."""
+
+    token: str
+    session: UserSession
+
+
+def _lifetime() -> dt.timedelta:
+    return dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
+
+
+def create_session(
+    user: User,
+    *,
+    app_name: str,
+    ip: str | None,
+    user_agent: str | None,
+    connection_id: int | None = None,
+    name_id: str | None = None,
+    session_index: str | None = None,
+) -> NewSession:
+    """Start a session for ``user`` with a fresh random token. The caller commits."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = utcnow()
+    session = UserSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        account_id=user.account_id,
+        app=app_name,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + _lifetime(),
+        ip=ip,
+        user_agent=(user_agent or "")[:512] or None,
+        connection_id=connection_id,
+        saml_name_id=name_id,
+        saml_session_index=session_index,
+    )
+    db.session.add(session)
+    return NewSession(token=token, session=session)
+
+
+def find_live_session(token: str | None, *, app_name: str | None = None) -> UserSession | None:
+    """Return the live session for ``token`` (and its active user), sliding its expiry; else None.
+
+    A session is live when it is not revoked, not expired, and its user exists and is active.
+    The expiry slides on every use, but the row is written at most once per
+    ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy clients do not write on every request.
+    """
+    if not token or len(token) > 200:
+        return None
+    now = utcnow()
+    row = db.session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            UserSession.token_hash == hash_token(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            User.status == ACTIVE,
+        )
+    ).first()
+    if row is None:
+        return None
+    session, _user = row
+    if app_name is not None and session.app != app_name:
+        return None
+    touch_interval = dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
+    if now - session.last_used_at >= touch_interval:
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.id == session.id)
+            .values(last_used_at=now, expires_at=now + _lifetime())
+        )
+        db.session.commit()
+        session.last_used_at, session.expires_at = now, now + _lifetime()
+    return session
+
+
+def revoke_session(session: UserSession, reason: str) -> bool:
+    """Revoke one session; False if it was already revoked. The caller commits."""
+    if session.revoked_at is not None:
+        return False
+    session.revoked_at = utcnow()
+    session.revoked_reason = reason
+    return True
+
+
+def revoke_sessions_for_user(user_id: int, reason: str) -> int:
+    """Revoke every live session of a user (web and app). Returns how many. The caller commits."""
+    result = db.session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount

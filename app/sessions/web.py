@@ -1,0 +1,113 @@
+"""The flask-login glue: every request finds its server-side session by cookie or bearer token."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Request, Response, current_app, g, jsonify, redirect, request, url_for
+
+from app.extensions import login_manager
+from app.models import User, UserSession
+from app.sessions import find_live_session
+
+APP_TOKEN_APPS = ("desktop", "mobile")
+
+
+def _secure() -> bool:
+    return current_app.config["BASE_URL"].startswith("https://")
+
+
+def session_cookie_name() -> str:
+    """``__Host-`` prefixed on https, so that the cookie is pinned to this host and path /."""
+    return "__Host-portal_session" if _secure() else "portal_session"
+
+
+def binding_cookie_name() -> str:
+    return "__Host-sso_binding" if _secure() else "sso_binding"
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """Store the session token in the browser: HttpOnly, SameSite=Lax, Secure on https.
+
+    No Max-Age: the server decides when the session ends (sliding 21 days), and a
+    browser-session cookie is not a remember-me cookie.
+    """
+    response.set_cookie(
+        session_cookie_name(), token, httponly=True, secure=_secure(), samesite="Lax", path="/"
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(session_cookie_name(), path="/", secure=_secure(), httponly=True, samesite="Lax")
+
+
+def browser_binding() -> tuple[str, bool]:
+    """This browser's binding value and whether it is new (then ``set_binding_cookie`` it)."""
+    value = request.cookies.get(binding_cookie_name())
+    if value and 20 <= len(value) <= 100 and value.isascii():
+        return value, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_binding_cookie(response: Response, value: str) -> None:
+    """Set the browser-binding cookie that ties a SAML response to the browser that asked for it.
+
+    The cookie must come back on the IdP's cross-site POST to the ACS, so it is SameSite=None
+    (which browsers accept only with Secure, i.e. on https); on plain http (development) it is
+    Lax, which works for the same-site demo IdP.
+    """
+    response.set_cookie(
+        binding_cookie_name(),
+        value,
+        httponly=True,
+        secure=_secure(),
+        samesite="None" if _secure() else "Lax",
+        path="/",
+        max_age=3600,
+    )
+
+
+def bearer_token(req: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None when there is none or it is garbage."""
+    header = req.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > 200 or not token.isascii():
+        return None
+    return token.strip()
+
+
+def current_session() -> UserSession | None:
+    """The live session of this request, if any."""
+    return getattr(g, "user_session", None)
+
+
+def load_user_from_request(req: Request) -> User | None:
+    """flask-login request loader: bearer tokens are app sessions, cookies are portal sessions."""
+    if "Authorization" in req.headers:
+        session = find_live_session(bearer_token(req))
+        if session is not None and session.app not in APP_TOKEN_APPS:
+            session = None
+    else:
+        session = find_live_session(req.cookies.get(session_cookie_name()), app_name="portal")
+    if session is None:
+        return None
+    g.user_session = session
+    return session.user
+
+
+def unauthorized() -> Response:
+    """Pages send people to the sign-in page; the API answers 401."""
+    if request.path.startswith("/api/"):
+        response = jsonify(error="unauthorized", message="Sign in first: no live session.")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def init_app(app: Flask) -> None:
+    """Bind flask-login to our server-side sessions (no Flask-session user id, no remember me)."""
+    login_manager.init_app(app)
+    login_manager.session_protection = None
+    login_manager.request_loader(load_user_from_request)
+    login_manager.unauthorized_handler(unauthorized)

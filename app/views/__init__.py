@@ -1,0 +1,1 @@
+"""Blueprints. ``BLUEPRINTS`` is the explicit list the factory registers."""

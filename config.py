@@ -1,0 +1,120 @@
+"""Settings per environment, read from environment variables.
+
+``APP_ENV`` picks the class (``development``, ``testing`` or ``production``, the default), so that
+a forgotten variable never turns a production server into a development one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says what to do."""
+
+
+def database_url(raw: str | None) -> str:
+    """Return the SQLAlchemy URL for ``DATABASE_URL``, defaulting to SQLite under ``instance/``.
+
+    ``postgresql://`` URLs are pointed at psycopg 3, the driver we ship.
+    """
+    if not raw:
+        return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+psycopg://" + raw[len("postgresql://") :]
+    return raw
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
+    #: Destination checks) are built from it, never from the Host header.
+    BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")
+    #: Sessions last this long from their last use (sliding).
+    SESSION_LIFETIME_DAYS = int(os.environ.get("SESSION_LIFETIME_DAYS", "21"))
+    #: A session's last-used time is written at most once per this many seconds.
+    SESSION_TOUCH_INTERVAL_SECONDS = int(os.environ.get("SESSION_TOUCH_INTERVAL_SECONDS", "300"))
+    #: How far the IdP's clock may be from ours when checking NotBefore / NotOnOrAfter.
+    SAML_CLOCK_SKEW_SECONDS = int(os.environ.get("SAML_CLOCK_SKEW_SECONDS", "120"))
+    #: How long an AuthnRequest may wait for its Response.
+    SAML_PENDING_REQUEST_SECONDS = int(os.environ.get("SAML_PENDING_REQUEST_SECONDS", "600"))
+    #: Largest SAMLResponse POST the ACS reads; real responses are a few kilobytes.
+    SAML_ACS_MAX_BYTES = int(os.environ.get("SAML_ACS_MAX_BYTES", str(256 * 1024)))
+    #: Largest request body anywhere (CSV uploads included).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(60 * 1024 * 1024)))
+    #: Failed password sign-ins allowed per email (and per IP, times five) in the window.
+    PASSWORD_MAX_FAILURES = int(os.environ.get("PASSWORD_MAX_FAILURES", "5"))
+    PASSWORD_FAILURE_WINDOW_SECONDS = int(os.environ.get("PASSWORD_FAILURE_WINDOW_SECONDS", "900"))
+    #: Only development settings turn the built-in demo IdP on.
+    DEMO_IDP = False
+    #: Metadata URLs must be https, and must not resolve to private addresses.
+    METADATA_FETCH_ALLOW_INSECURE = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the Flask session cookie
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Refuse to start with settings that would be unsafe; say which variable to set."""
+        if not config.get("SECRET_KEY"):
+            raise ConfigError(
+                "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
+                "value, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        skew = config["SAML_CLOCK_SKEW_SECONDS"]
+        if not 0 <= skew <= 300:
+            raise ConfigError(
+                f"SAML_CLOCK_SKEW_SECONDS={skew}: use 0 to 300 seconds (python3-saml allows at most 300)."
+            )
+        if not config["BASE_URL"].startswith(("http://", "https://")):
+            raise ConfigError("BASE_URL must start with https:// (or http:// in development).")
+
+
+class ProductionConfig(Config):
+    """Gunicorn behind a TLS proxy, PostgreSQL."""
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite, the demo IdP, a fixed secret that is fine on a laptop."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-not-for-production")
+    DEMO_IDP = True
+    METADATA_FETCH_ALLOW_INSECURE = True
+
+
+class TestingConfig(Config):
+    """pytest: the database comes from TEST_DATABASE_URL (SQLite by default)."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
+    BASE_URL = "https://sso.test"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def config_for_env(name: str | None = None) -> type[Config]:
+    """Return the settings class named by ``APP_ENV`` (production when unset)."""
+    name = name or os.environ.get("APP_ENV", "production")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"APP_ENV={name!r}: use one of {', '.join(CONFIGS)}.") from None

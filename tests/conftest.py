@@ -1,0 +1,185 @@
+"""Fixtures: the app on a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL), factories,
+and a signing test IdP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import flask_migrate
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from app import create_app
+from app.connections import add_certificates, create_connection
+from app.extensions import db
+from app.models import Account, IdpConnection, User
+from app.models.idp_connection import ENABLED
+from app.roles import parse_roles
+from app.saml.certs import certificate_info
+from app.saml.urls import sp_values
+from app.users import create_user
+from config import TestingConfig, database_url
+from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+IS_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql"))
+BASE_URL = "https://sso.test"
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + TEST_DATABASE_URL if IS_POSTGRES else 'SQLite (set TEST_DATABASE_URL=postgresql://... for PostgreSQL)'}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="PostgreSQL only: run with TEST_DATABASE_URL=postgresql://127.0.0.1/test (CI does)")
+    for item in items:
+        if "postgres" in item.keywords and not IS_POSTGRES:
+            item.add_marker(skip)
+
+
+def make_config(tmp_dir: str, **extra: object) -> type[TestingConfig]:
+    url = database_url(TEST_DATABASE_URL) if IS_POSTGRES else f"sqlite:///{tmp_dir}/test.db"
+    return type("TestConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url, "BASE_URL": BASE_URL, **extra})
+
+
+def _reset_schema(app: Flask) -> None:
+    """Drop everything, then build the schema with the migrations (which proves they run)."""
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        flask_migrate.upgrade()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    tmp_dir = tmp_path_factory.mktemp("db")
+    os.environ.setdefault("INSTANCE_DIR", str(tmp_dir))
+    application = create_app(make_config(str(tmp_dir)))
+    _reset_schema(application)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(app: Flask) -> Iterator[None]:
+    """Each test starts with empty tables (faster than rebuilding the schema)."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+class FreshRequestClient(FlaskClient):
+    """In production every request gets a fresh app context, so a fresh ``g``. The tests keep one
+    app context open (for database access), which Flask then reuses for each request: forget what
+    flask-login cached in ``g`` so that every request authenticates from scratch, as it would."""
+
+    def open(self, *args, **kwargs):
+        for name in ("_login_user", "user_session"):
+            g.pop(name, None)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = FreshRequestClient
+    test_client = app.test_client()
+    test_client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "sso.test"})
+    return test_client
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def idp() -> TestIdP:
+    return TestIdP.create()
+
+
+@pytest.fixture
+def make_account() -> Callable[..., Account]:
+    def factory(slug: str = "acme", name: str = "Acme Inc", sso_required: bool = False) -> Account:
+        account = Account(slug=slug, name=name, sso_required=sso_required)
+        db.session.add(account)
+        db.session.commit()
+        return account
+
+    return factory
+
+
+@pytest.fixture
+def make_user() -> Callable[..., User]:
+    def factory(account: Account, email: str, roles: str = "admin", password: str | None = None, name: str = "") -> User:
+        user = create_user(account, email, roles=parse_roles(roles, allow_staff=True), name=name, password=password)
+        db.session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def make_connection(idp: TestIdP) -> Callable[..., IdpConnection]:
+    def factory(
+        account: Account, plugin_key: str = "generic", *, status: str = ENABLED, test_idp: TestIdP | None = None,
+        **settings: object,
+    ) -> IdpConnection:
+        signer = test_idp or idp
+        connection = create_connection(account, plugin_key)
+        connection.idp_entity_id = signer.entity_id
+        connection.idp_sso_url = IDP_SSO_URL
+        add_certificates(connection, [certificate_info(signer.cert_pem)])
+        connection.status = status
+        allow = settings.pop("allow_idp_initiated", False)
+        connection.allow_idp_initiated = bool(allow)
+        connection.settings = dict(settings)
+        db.session.commit()
+        return connection
+
+    return factory
+
+
+@pytest.fixture
+def acme(make_account, make_user, make_connection) -> dict:
+    """An account with an enabled connection, an admin and an agent."""
+    account = make_account()
+    connection = make_connection(account)
+    admin = make_user(account, "admin@acme.example", "admin")
+    agent = make_user(account, "agent@acme.example", "agent")
+    return {"account": account, "connection": connection, "admin": admin, "agent": agent, "sp": sp_values(connection).as_dict()}
+
+
+def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
+    """GET /sso/start as a browser would; return the AuthnRequest ID the IdP received."""
+    query = {"email": email}
+    if next_path:
+        query["next"] = next_path
+    response = client.get("/sso/start", query_string=query)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.location.startswith(IDP_SSO_URL)
+    return authn_request_from_location(response.location).get("ID")
+
+
+def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str, **form: str):
+    return client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+
+
+@pytest.fixture
+def sign_in(client: FlaskClient, idp: TestIdP) -> Callable[..., object]:
+    """Run the whole SP-initiated flow for ``email`` through the test IdP; return the ACS response."""
+
+    def flow(connection: IdpConnection, email: str, **response_kwargs: object):
+        request_id = start_sso(client, email)
+        saml = idp.response(sp_values(connection).as_dict(), email=email, request_id=request_id, **response_kwargs)
+        return post_acs(client, connection, saml)
+
+    return flow
