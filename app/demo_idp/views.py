@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from sqlalchemy import select
-from wtforms import HiddenField, SubmitField
+from wtforms import EmailField, HiddenField, SubmitField
+from wtforms.validators import Optional
 
 from app.demo_idp.idp import AssertionSpec, decode_authn_request, encode, signed_response
 from app.demo_idp.setup import DEMO_PEOPLE, demo_idp_entity_id, demo_idp_key_pair
@@ -20,6 +21,8 @@ class DemoSignInForm(Form):
     """The demo IdP's "sign in as" button."""
 
     email = HiddenField()
+    #: Any address, to try the flow with users of one's own account in development.
+    other_email = EmailField("Or any email address", validators=[Optional()])
     request_id = HiddenField()
     connection_id = HiddenField()
     relay_state = HiddenField()
@@ -62,7 +65,24 @@ def sso() -> str:
         )
         for person in DEMO_PEOPLE
     ]
-    return render_template("demo_idp/sso.html", forms=forms)
+    other = DemoSignInForm(
+        formdata=None,
+        data={"request_id": authn_request.get("ID"), "connection_id": connection.id,
+              "relay_state": request.args.get("RelayState", "")},
+    )
+    return render_template("demo_idp/sso.html", forms=forms, other=other)
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    """The demo IdP's metadata, to import in the setup wizard like a real IdP's."""
+    _key, cert_pem = demo_idp_key_pair()
+    body = "".join(line for line in cert_pem.strip().splitlines() if "-----" not in line)
+    xml = render_template(
+        "demo_idp/metadata.xml", entity_id=demo_idp_entity_id(),
+        sso_url=url_for("demo_idp.sso", _external=False), base_url=current_app.config["BASE_URL"], certificate=body,
+    )
+    return Response(xml, mimetype="application/samlmetadata+xml")
 
 
 @bp.post("/sso")
@@ -72,18 +92,20 @@ def sign_in() -> str:
     if not form.validate():
         abort(400, "The demo sign-in form was incomplete.")
     connection = db.session.get(IdpConnection, int(form.connection_id.data or 0))
-    person = next((p for p in DEMO_PEOPLE if p.email == form.email.data), None)
-    if connection is None or person is None:
+    email = (form.other_email.data or form.email.data or "").strip()
+    person = next((p for p in DEMO_PEOPLE if p.email == email), None)
+    if connection is None or not email:
         abort(400, "Unknown demo user or service provider.")
+    name = person.name if person else email.split("@")[0]
     values = sp_values(connection)
     key_pem, cert_pem = demo_idp_key_pair()
     spec = AssertionSpec(
         issuer=demo_idp_entity_id(),
         acs_url=values.acs_url,
         audience=values.sp_entity_id,
-        name_id=person.email,
+        name_id=email,
         in_response_to=form.request_id.data or None,
-        attributes={"email": [person.email], "name": [person.name]},
+        attributes={"email": [email], "name": [name]},
     )
     response = signed_response(spec, key_pem, cert_pem, sign_assertion=True, sign_response=True)
     return render_template(
