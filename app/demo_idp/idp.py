@@ -157,7 +157,9 @@ def signed_response(
         sign_element(assertion, key_pem, cert_pem, algorithm)
     if sign_response:
         sign_element(response, key_pem, cert_pem, algorithm)
-    return response
+    # xmlsec builds the signature nodes with its own copy of libxml2; re-parse so that lxml can
+    # search and edit the whole tree (tests forge responses from it).
+    return etree.fromstring(etree.tostring(response))
 
 
 def encode(element: etree._Element) -> str:

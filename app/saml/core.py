@@ -111,7 +111,7 @@ class VerifiedAssertion:
     request_id: str | None = None
     #: The app the sign-in is for, where to go afterwards, and why it was started.
     app: str = "portal"
-    next_path: str = "/"
+    next_path: str | None = None
     purpose: str = "login"
 
 

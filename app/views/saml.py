@@ -94,7 +94,9 @@ def _sign_in(verified: VerifiedAssertion) -> Response:
         details={"app": verified.app, "idp_initiated": verified.request_id is None},
     )
     db.session.commit()
-    response = redirect(safe_next_path(verified.next_path))
+    # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
+    next_path = verified.next_path if verified.request_id else request.form.get("RelayState")
+    response = redirect(safe_next_path(next_path))
     set_session_cookie(response, new.token)
     return response
 
