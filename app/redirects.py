@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 DEFAULT_NEXT = "/portal/"
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*$")
 
 
 def safe_next_path(candidate: str | None, default: str = DEFAULT_NEXT) -> str:

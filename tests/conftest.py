@@ -179,6 +179,19 @@ def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str,
 
 
 @pytest.fixture
+def csrf_token(client: FlaskClient) -> Callable[[], str]:
+    """Read a CSRF token the way a browser gets one: from a rendered form (the sign-in page)."""
+
+    def read() -> str:
+        page = client.get("/login").get_data(as_text=True)
+        marker = 'name="csrf_token" type="hidden" value="'
+        start = page.index(marker) + len(marker)
+        return page[start : page.index('"', start)]
+
+    return read
+
+
+@pytest.fixture
 def sign_in(client: FlaskClient, idp: TestIdP) -> Callable[..., object]:
     """Run the whole SP-initiated flow for ``email`` through the test IdP; return the ACS response."""
 

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
+from app.connections import add_certificates
 from app.demo_idp.idp import DS, SAML, encode, sign_element
 from app.errors import SignInError
 from app.extensions import db
@@ -61,13 +62,9 @@ def test_connection_that_expects_a_signed_response_accepts_one(client, make_acco
 
 def test_certificate_rollover_accepts_either_certificate(client, acme, idp):
     new_idp = TestIdP.create(entity_id=idp.entity_id)
-    acme["connection"].certificates.append(
-        __import__("app.models", fromlist=["IdpCertificate"]).IdpCertificate(
-            pem=new_idp.cert_pem, fingerprint_sha256=certificate_info(new_idp.cert_pem).fingerprint_sha256,
-            not_after=certificate_info(new_idp.cert_pem).not_after,
-        )
-    )
+    add_certificates(acme["connection"], [certificate_info(new_idp.cert_pem)])
     db.session.commit()
+    assert len(acme["connection"].certificates) == 2
     for signer in (idp, new_idp):
         request_id = start_sso(client, EMAIL)
         signed_in(post_acs(client, acme["connection"], signer.response(acme["sp"], email=EMAIL, request_id=request_id)))

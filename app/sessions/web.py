@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, Request, Response, current_app, g, jsonify, redirect, request, url_for
+from flask_login import current_user
 
 from app.extensions import login_manager
 from app.models import User, UserSession
@@ -77,7 +78,9 @@ def bearer_token(req: Request) -> str | None:
 
 
 def current_session() -> UserSession | None:
-    """The live session of this request, if any."""
+    """The live session of this request, if any (looked up on first use, like current_user)."""
+    if not current_user.is_authenticated:
+        return None
     return getattr(g, "user_session", None)
 
 
@@ -98,11 +101,33 @@ def load_user_from_request(req: Request) -> User | None:
 def unauthorized() -> Response:
     """Pages send people to the sign-in page; the API answers 401."""
     if request.path.startswith("/api/"):
-        response = jsonify(error="unauthorized", message="Sign in first: no live session.")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-        return response
+        return api_unauthorized()
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def api_unauthorized() -> Response:
+    """401 for the API, with an RFC 6750 challenge that tells an app what went wrong.
+
+    No credentials: no error code (RFC 6750 3.1). A malformed Authorization header:
+    ``invalid_request``. A token that is unknown, expired or revoked: ``invalid_token``, so the
+    app knows to sign in again.
+    """
+    if "Authorization" not in request.headers:
+        error, code, message = "unauthorized", None, "Sign in first: no live session."
+        challenge = 'Bearer realm="api"'
+    elif bearer_token(request) is None:
+        error, code = "invalid_request", "AUTH_HEADER_INVALID"
+        message = "The Authorization header must be 'Bearer <token>'."
+        challenge = 'Bearer realm="api", error="invalid_request"'
+    else:
+        error, code = "invalid_token", "TOKEN_INVALID"
+        message = "The access token is unknown, expired or revoked. Sign in again."
+        challenge = 'Bearer realm="api", error="invalid_token"'
+    body = {"error": error, "message": message} | ({"code": code} if code else {})
+    response = jsonify(body)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = challenge
+    return response
 
 
 def init_app(app: Flask) -> None:
