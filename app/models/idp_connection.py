@@ -46,12 +46,12 @@ class IdpConnection(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
-    account: Mapped[Account] = relationship(lazy="joined")
+    account: Mapped[Account] = relationship()
     certificates: Mapped[list[IdpCertificate]] = relationship(
         back_populates="connection",
         cascade="all, delete-orphan",
         order_by="IdpCertificate.id",
-        lazy="selectin",
+        lazy="joined",
     )
 
     @property

@@ -36,7 +36,7 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
-    account: Mapped[Account] = relationship(lazy="joined")
+    account: Mapped[Account] = relationship()
 
     @property
     def role_list(self) -> list[str]:

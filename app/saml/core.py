@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import SignInError
@@ -126,7 +127,33 @@ def email_attributes_for(connection: IdpConnection) -> tuple[str, ...]:
     return tuple(override) if override else get_plugin(connection.plugin_key).email_attributes
 
 
+#: Built settings per connection state; building them parses and checks every certificate.
+_SETTINGS_CACHE: dict[tuple, OneLogin_Saml2_Settings] = {}
+_SETTINGS_CACHE_SIZE = 512
+
+
 def saml_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
+    """python3-saml settings for one connection (cached until anything in them changes)."""
+    key = (
+        connection.id,
+        connection.updated_at,
+        connection.plugin_key,
+        connection.idp_entity_id,
+        connection.idp_sso_url,
+        json.dumps(connection.settings or {}, sort_keys=True),
+        tuple(cert.fingerprint_sha256 for cert in connection.certificates),
+        hashlib.sha256(connection.sp_certificate.encode()).hexdigest(),
+        current_app.config["BASE_URL"],
+    )
+    settings = _SETTINGS_CACHE.get(key)
+    if settings is None:
+        if len(_SETTINGS_CACHE) >= _SETTINGS_CACHE_SIZE:
+            _SETTINGS_CACHE.clear()
+        settings = _SETTINGS_CACHE[key] = _build_settings(connection)
+    return settings
+
+
+def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
     """python3-saml settings for one connection, strict, SHA-256 only."""
     values = sp_values(connection)
     signed = signed_element_for(connection)
@@ -316,6 +343,48 @@ def _check_envelope_and_subject(
     return latest + skew
 
 
+def _text(node: etree._Element | None) -> str | None:
+    """All text of ``node`` with comments left out but their tails kept.
+
+    ``node.text`` stops at the first comment: ``admin@acme.example<!---->.evil.test`` would read
+    as ``admin@acme.example`` (CVE-2017-11427). The signature does not cover comments either.
+    """
+    if node is None:
+        return None
+    return "".join(node.itertext()).strip()
+
+
+def _read_assertion(
+    connection: IdpConnection, document: etree._Element, signed_elements: list[str], algorithms: list[str],
+    valid_until: dt.datetime,
+) -> VerifiedAssertion:
+    """Read the facts of the one (validated) assertion straight from the tree.
+
+    The library has already checked that the document holds exactly one assertion and that it,
+    or the whole response, is covered by a verified signature.
+    """
+    assertion = document.find("saml:Assertion", NS)
+    name_id = assertion.find("saml:Subject/saml:NameID", NS)
+    statement = assertion.find("saml:AuthnStatement", NS)
+    attributes: dict[str, list[str]] = {}
+    for attribute in assertion.findall("saml:AttributeStatement/saml:Attribute", NS):
+        values = [_text(value) or "" for value in attribute.findall("saml:AttributeValue", NS)]
+        attributes.setdefault(attribute.get("Name", ""), []).extend(values)
+    return VerifiedAssertion(
+        connection=connection,
+        assertion_id=assertion.get("ID", ""),
+        issuer=_text(assertion.find("saml:Issuer", NS)) or "",
+        name_id=_text(name_id) or None,
+        name_id_format=name_id.get("Format") if name_id is not None else None,
+        session_index=statement.get("SessionIndex") if statement is not None else None,
+        attributes=attributes,
+        audiences=[_text(node) or "" for node in assertion.findall("saml:Conditions/saml:AudienceRestriction/saml:Audience", NS)],
+        signed_elements=signed_elements,
+        signature_algorithms=algorithms,
+        not_on_or_after=valid_until,
+    )
+
+
 def _signature_facts(document: etree._Element) -> tuple[list[str], list[str]]:
     elements, algorithms = [], []
     for signature in document.findall(".//ds:Signature", NS):
@@ -390,28 +459,7 @@ def _validate(
     document = response.decrypted_document if response.encrypted else response.document
     signed_elements, algorithms = _signature_facts(document)
     valid_until = _check_envelope_and_subject(root, document, connection, pending, signed_elements)
-
-    try:
-        assertion_id = response.get_assertion_id()
-        name_id = response.get_nameid()
-        name_id_format = response.get_nameid_format()
-    except OneLogin_Saml2_ValidationError:
-        name_id, name_id_format = None, None
-        assertion_id = response.get_assertion_id()
-    issuers = response.get_issuers()
-    verified = VerifiedAssertion(
-        connection=connection,
-        assertion_id=assertion_id,
-        issuer=issuers[0] if issuers else "",
-        name_id=name_id,
-        name_id_format=name_id_format,
-        session_index=response.get_session_index(),
-        attributes=response.get_attributes(),
-        audiences=response.get_audiences(),
-        signed_elements=signed_elements,
-        signature_algorithms=algorithms,
-        not_on_or_after=valid_until,
-    )
+    verified = _read_assertion(connection, document, signed_elements, algorithms, valid_until)
     if pending is not None:
         verified.request_id = pending.id
         verified.app, verified.next_path, verified.purpose = pending.app, pending.next_path, pending.purpose
@@ -420,7 +468,11 @@ def _validate(
 
 
 def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> None:
-    """Consume the pending request and record the assertion ID, in one committed transaction."""
+    """Consume the pending request and record the assertion ID, in one committed transaction.
+
+    Committed here, before the user is matched, so that the response stays used whatever
+    happens next (a refusal rolls back only what came after).
+    """
     if pending is not None and not _consume_pending(pending):
         db.session.rollback()
         raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
@@ -436,12 +488,3 @@ def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> No
     except IntegrityError:
         db.session.rollback()
         raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None
-
-
-def assertion_is_used(connection_id: int, assertion_id: str) -> bool:
-    """True when the replay cache holds this assertion (used by tests and diagnostics)."""
-    return db.session.scalar(
-        select(UsedAssertion.assertion_id).where(
-            UsedAssertion.connection_id == connection_id, UsedAssertion.assertion_id == assertion_id
-        )
-    ) is not None

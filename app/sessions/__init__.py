@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import User, UserSession
+from app.models import Account, User, UserSession
 from app.models.user import ACTIVE
 from app.timeutil import utcnow
 
@@ -81,9 +81,11 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
     if not token or len(token) > 200:
         return None
     now = utcnow()
+    # One query brings the session, its user and the user's account (which every page shows).
     row = db.session.execute(
-        select(UserSession, User)
+        select(UserSession, User, Account)
         .join(User, User.id == UserSession.user_id)
+        .join(Account, Account.id == User.account_id)
         .where(
             UserSession.token_hash == hash_token(token),
             UserSession.revoked_at.is_(None),
@@ -93,7 +95,7 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
     ).first()
     if row is None:
         return None
-    session, _user = row
+    session = row[0]
     if app_name is not None and session.app != app_name:
         return None
     touch_interval = dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
@@ -117,12 +119,15 @@ def revoke_session(session: UserSession, reason: str) -> bool:
     return True
 
 
-def revoke_sessions_for_user(user_id: int, reason: str) -> int:
-    """Revoke every live session of a user (web and app). Returns how many. The caller commits."""
+def revoke_sessions_for_user(user_id: int, reason: str, *, keep_session_id: int | None = None) -> int:
+    """Revoke every live session of a user (web and app). Returns how many. The caller commits.
+
+    ``keep_session_id`` spares one session: "sign out my other sessions" keeps the one in use.
+    """
+    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if keep_session_id is not None:
+        query = query.where(UserSession.id != keep_session_id)
     result = db.session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-        .execution_options(synchronize_session="fetch")
+        query.values(revoked_at=utcnow(), revoked_reason=reason).execution_options(synchronize_session="fetch")
     )
     return result.rowcount

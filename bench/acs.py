@@ -1,0 +1,189 @@
+"""ACS and session-lookup benchmark. Prints each figure beside its baseline from the same run.
+
+    .venv/bin/python bench/acs.py [--responses 300] [--lookups 3000]
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1/test .venv/bin/python bench/acs.py
+
+1. Full ACS requests per second through the app (base64 + XML guard, python3-saml validation,
+   our checks, pending-request consume + replay-cache insert, user lookup, session insert,
+   redirect) against the bare ``OneLogin_Saml2_Response.is_valid`` on the same kind of response.
+2. Median cost of ``GET /api/v1/me`` with a live session against the same route without one,
+   and the median of the session lookup itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+#: The library's own validator, captured before the app installs the cached-schema one.
+LIBRARY_VALIDATE_XML = OneLogin_Saml2_XML.validate_xml
+
+import flask_migrate  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.connections import add_certificates, create_connection  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Account, PendingRequest  # noqa: E402
+from app.models.idp_connection import ENABLED  # noqa: E402
+from app.saml.certs import certificate_info  # noqa: E402
+from app.saml.core import binding_hash, saml_settings  # noqa: E402
+from app.saml.urls import request_data_for, sp_values  # noqa: E402
+from app.sessions import create_session, find_live_session  # noqa: E402
+from app.timeutil import utcnow  # noqa: E402
+from app.users import create_user  # noqa: E402
+from config import TestingConfig, database_url  # noqa: E402
+from tests.saml_idp import TestIdP  # noqa: E402
+
+BINDING = "bench-browser-binding-value-0123456789"
+EMAIL = "bench@acme.example"
+
+
+def build_app(tmp: str):
+    url = os.environ.get("BENCH_DATABASE_URL")
+    settings = type(
+        "BenchConfig", (TestingConfig,),
+        {"SQLALCHEMY_DATABASE_URI": database_url(url) if url else f"sqlite:///{tmp}/bench.db", "BASE_URL": "https://sso.bench"},
+    )
+    os.environ.setdefault("INSTANCE_DIR", tmp)
+    app = create_app(settings)
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        flask_migrate.upgrade()
+    return app
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def bench_acs(app, idp: TestIdP, count: int) -> None:
+    with app.app_context():
+        account = Account(slug="acme", name="Acme")
+        db.session.add(account)
+        db.session.flush()
+        create_user(account, EMAIL, roles=["admin"])
+        connection = create_connection(account, "okta")
+        connection.idp_entity_id = idp.entity_id
+        connection.idp_sso_url = "https://idp.example.test/sso"
+        add_certificates(connection, [certificate_info(idp.cert_pem)])
+        connection.status = ENABLED
+        db.session.commit()
+        sp = sp_values(connection).as_dict()
+        now = utcnow()
+        request_ids = [f"_bench{i:06d}" for i in range(count)]
+        db.session.add_all(
+            PendingRequest(id=rid, connection_id=connection.id, app="portal", next_path="/portal/",
+                           browser_binding_hash=binding_hash(BINDING), purpose="login", created_at=now,
+                           expires_at=now.replace(year=now.year + 1))
+            for rid in request_ids
+        )
+        db.session.commit()
+        # Okta's shape: Response and Assertion both signed, RSA-SHA256.
+        responses = [idp.response(sp, email=EMAIL, request_id=rid, sign_response=True) for rid in request_ids]
+        # The browser form-encodes the POST body; do that before the clock starts.
+        bodies = [urlencode({"SAMLResponse": saml}) for saml in responses]
+        settings = saml_settings(connection)
+        connection_id = connection.id
+
+    client = app.test_client()
+    client.set_cookie("__Host-sso_binding", BINDING, domain="sso.bench")
+    start = time.perf_counter()
+    for body in bodies:
+        client.delete_cookie("__Host-portal_session", domain="sso.bench")  # a browser signing in afresh
+        response = client.post(
+            f"/saml/{connection_id}/acs", data=body, content_type="application/x-www-form-urlencoded",
+            base_url="https://sso.bench",
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    full = time.perf_counter() - start
+
+    request_data = request_data_for(sp["acs_url"])
+    cached_validate_xml = OneLogin_Saml2_XML.validate_xml
+
+    def bare(validate_xml) -> float:
+        OneLogin_Saml2_XML.validate_xml = validate_xml
+        try:
+            begin = time.perf_counter()
+            for saml, rid in zip(responses, request_ids, strict=True):
+                assert OneLogin_Saml2_Response(settings, saml).is_valid(request_data, request_id=rid, raise_exceptions=True)
+            return time.perf_counter() - begin
+        finally:
+            OneLogin_Saml2_XML.validate_xml = cached_validate_xml
+
+    with app.test_request_context(base_url="https://sso.bench"):
+        library = bare(LIBRARY_VALIDATE_XML)
+        library_cached = bare(cached_validate_xml)
+
+    print(f"ACS, {count} responses (Response + Assertion signed, RSA-SHA256)")
+    print(f"  full ACS request through the app     {count / full:8.1f} req/s   ({full / count * 1000:.2f} ms each)")
+    print(f"  baseline: bare is_valid (library)    {count / library:8.1f} /s       ({library / count * 1000:.2f} ms each)")
+    print(f"  for reference: is_valid with cached  {count / library_cached:8.1f} /s       ({library_cached / count * 1000:.2f} ms each)")
+    verdict = "meets" if full <= library else "MISSES"
+    print(f"  -> full request / bare library = {library / full:.2f}x the speed ({verdict} the target of >= 1.0x)")
+
+
+def bench_me(app, count: int) -> None:
+    with app.app_context():
+        from app.users import find_user_by_email
+
+        token = create_session(find_user_by_email(EMAIL), app_name="portal", ip=None, user_agent=None).token
+        db.session.commit()
+    signed = app.test_client()
+    signed.set_cookie("__Host-portal_session", token, domain="sso.bench")
+    anonymous = app.test_client()
+
+    def timed(client, expected: int) -> list[float]:
+        samples = []
+        for _ in range(count):
+            begin = time.perf_counter()
+            response = client.get("/api/v1/me", base_url="https://sso.bench")
+            samples.append(time.perf_counter() - begin)
+            assert response.status_code == expected
+        return samples
+
+    timed(signed, 200)  # warm-up
+    with_session = timed(signed, 200)
+    without = timed(anonymous, 401)
+    with app.app_context():
+        lookups = []
+        for _ in range(count):
+            begin = time.perf_counter()
+            assert find_live_session(token, app_name="portal") is not None
+            lookups.append(time.perf_counter() - begin)
+            db.session.remove()
+    print(f"\nGET /api/v1/me, {count} requests each (median)")
+    print(f"  with a live session                  {median_ms(with_session):6.3f} ms")
+    print(f"  baseline: same route, no session     {median_ms(without):6.3f} ms")
+    print(f"  -> the session costs {median_ms(with_session) - median_ms(without):+.3f} ms per request")
+    verdict = "meets" if median_ms(lookups) < 0.5 else "MISSES"
+    print(f"  session lookup alone (hash + query)  {median_ms(lookups):6.3f} ms  ({verdict} the target of < 0.5 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--responses", type=int, default=300)
+    parser.add_argument("--lookups", type=int, default=3000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(tmp)
+        print(f"database: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+        idp = TestIdP.create()
+        bench_acs(app, idp, args.responses)
+        bench_me(app, args.lookups)
+
+
+if __name__ == "__main__":
+    main()
