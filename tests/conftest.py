@@ -4,6 +4,11 @@ and a signing test IdP."""
 from __future__ import annotations
 
 import os
+import tempfile
+
+# Before config is imported: keys and files the app writes (the demo IdP's) go to a scratch folder.
+os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sso-portal-tests-"))
+
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -62,7 +67,6 @@ def _reset_schema(app: Flask) -> None:
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     tmp_dir = tmp_path_factory.mktemp("db")
-    os.environ.setdefault("INSTANCE_DIR", str(tmp_dir))
     application = create_app(make_config(str(tmp_dir)))
     _reset_schema(application)
     yield application

@@ -53,3 +53,18 @@ def test_migrations_match_the_models(app):
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert differences == []
+
+
+def test_client_address_comes_from_the_trusted_proxy_only(tmp_path):
+    from app.models import AuditEvent
+
+    settings = {"TRUSTED_PROXY_COUNT": 1, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/proxy.db"}
+    behind_proxy = create_app(type("Proxied", (TestingConfig,), settings))
+    with behind_proxy.app_context():
+        db.create_all()
+        client = behind_proxy.test_client()
+        client.get("/sso/start", query_string={"email": "x@acme.example"}, headers={"X-Forwarded-For": "203.0.113.7"},
+                   environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        assert db.session.query(AuditEvent).one().ip == "203.0.113.7"
+        db.session.remove()
+        db.engine.dispose()
