@@ -1,16 +1,45 @@
-"""IdP connection services: create, add certificates, enable. Callers commit."""
+"""IdP connection services: create, import the IdP side, certificates, edit, enable, disable,
+delete, and the account's "SSO required" switch. Callers commit."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
 from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from app import audit
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY
 from app.models import Account, IdpCertificate, IdpConnection
-from app.models.idp_connection import DRAFT, ENABLED
+from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml.certs import CertificateInfo, generate_key_pair
-from app.saml.metadata import MetadataError, ParsedMetadata, certificate_warnings, read_certificates
+from app.saml.metadata import (
+    MAX_METADATA_BYTES,
+    MetadataError,
+    ParsedMetadata,
+    certificate_warnings,
+    fetch_metadata,
+    parse_idp_metadata,
+    read_certificates,
+)
+from app.setup_tests import has_passed_saml_test, has_successful_test
+from app.timeutil import utcnow
+
+#: How the IdP side reached us; recorded on the ``connection.import`` audit event.
+IMPORT_METHODS = ("file", "paste", "url", "manual")
+#: NameID formats an admin may request instead of the plugin's (never transient: we match by email).
+NAMEID_FORMATS = (
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+)
+SIGNED_ELEMENTS = ("assertion", "response", "both")
+#: A review of parsed metadata stays confirmable this long.
+IMPORT_REVIEW_SECONDS = 3600
 
 
 class ConnectionChangeError(ValueError):
@@ -86,8 +115,24 @@ def apply_idp_side(connection: IdpConnection, idp: ParsedMetadata) -> int:
     return add_certificates(connection, idp.certificates)
 
 
-def enable_connection(connection: IdpConnection, *, actor: str | None = None) -> None:
-    """Turn sign-in through ``connection`` on; it must have the IdP side complete."""
+def enable_connection(connection: IdpConnection, *, actor: str | None = None, require_test: bool = False) -> list[int]:
+    """Turn sign-in through ``connection`` on; it must have the IdP side complete.
+
+    An account signs in through one connection (``/sso/start`` picks the enabled one), so any
+    other enabled connection of the account is disabled in the same transaction; their ids are
+    returned. The wizard passes ``require_test``: then only a tested connection may be enabled, and
+    while the account requires SSO only one whose test sign-in fully succeeded, so that switching
+    IdPs can never lock everyone out. The command line may skip the test (operators decide).
+    """
+    if connection.status == ENABLED:
+        return []
+    if require_test and connection.status != TESTED:
+        raise ConnectionChangeError("Run a test sign-in that reaches us first; then you can enable the connection.")
+    if require_test and connection.account.sso_required and not has_successful_test(connection):
+        raise ConnectionChangeError(
+            "Your account requires SSO, so this connection can replace the current one only after a test "
+            "sign-in that fully succeeded (a user of this account signed in). Run the test again with such a user."
+        )
     missing = [
         label
         for label, present in (
@@ -99,5 +144,318 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None) ->
     ]
     if missing:
         raise ConnectionChangeError(f"cannot enable connection {connection.id}: it has no {', no '.join(missing)}")
+    replaced = [
+        other
+        for other in db.session.scalars(
+            select(IdpConnection).where(
+                IdpConnection.account_id == connection.account_id,
+                IdpConnection.status == ENABLED,
+                IdpConnection.id != connection.id,
+            )
+        )
+    ]
+    for other in replaced:
+        other.status = _status_when_off(other)
+        audit.record(
+            "connection.disable", account_id=other.account_id, connection_id=other.id, actor=actor,
+            details={"replaced_by": connection.id},
+        )
     connection.status = ENABLED
-    audit.record("connection.enable", account_id=connection.account_id, connection_id=connection.id, actor=actor)
+    audit.record(
+        "connection.enable", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        details={"replaced": [other.id for other in replaced]} if replaced else None,
+    )
+    return [other.id for other in replaced]
+
+
+def _status_when_off(connection: IdpConnection) -> str:
+    """``tested`` if a test sign-in ever reached us through it, else ``draft`` (enabled from the CLI)."""
+    return TESTED if has_passed_saml_test(connection) else DRAFT
+
+
+def _refuse_if_sso_depends_on(connection: IdpConnection, doing: str) -> None:
+    """Users of an SSO-required account must keep one way in: its enabled connection stays."""
+    if connection.status == ENABLED and connection.account.sso_required:
+        raise ConnectionChangeError(
+            f"Your account requires SSO and this is its enabled connection: users could not sign in at all. "
+            f"Turn off \"SSO required\" first (or enable another tested connection), then {doing} it."
+        )
+
+
+def disable_connection(connection: IdpConnection, *, actor: str | None = None) -> None:
+    """Stop sign-ins through ``connection``; its configuration stays, so it can be enabled again."""
+    if connection.status != ENABLED:
+        return
+    _refuse_if_sso_depends_on(connection, "disable")
+    connection.status = _status_when_off(connection)
+    audit.record("connection.disable", account_id=connection.account_id, connection_id=connection.id, actor=actor)
+
+
+def delete_connection(connection: IdpConnection, *, actor: str | None = None) -> None:
+    """Delete ``connection`` and its certificates; the audit trail keeps its id.
+
+    Sessions started through it stay valid until they end (like a user removed at the IdP, rule 5).
+    """
+    _refuse_if_sso_depends_on(connection, "delete")
+    audit.record(
+        "connection.delete", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        details={"provider": connection.plugin_key, "name": connection.name, "idp_entity_id": connection.idp_entity_id,
+                 "status": connection.status},
+    )
+    db.session.delete(connection)
+
+
+def remove_certificate(connection: IdpConnection, certificate_id: int, *, actor: str | None = None) -> IdpCertificate:
+    """Remove one IdP certificate (after a rollover); an enabled connection keeps at least one."""
+    certificate = next((cert for cert in connection.certificates if cert.id == certificate_id), None)
+    if certificate is None:
+        raise ConnectionChangeError("This certificate does not belong to this connection.")
+    if connection.status == ENABLED and len(connection.certificates) == 1:
+        raise ConnectionChangeError(
+            "This is the connection's only signing certificate: add the new one before removing it."
+        )
+    connection.certificates.remove(certificate)
+    audit.record(
+        "connection.certificate_remove", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        details={"fingerprint_sha256": certificate.fingerprint_sha256, "not_after": certificate.not_after.isoformat()},
+    )
+    return certificate
+
+
+def earliest_certificate_expiry(connection: IdpConnection) -> dt.datetime | None:
+    """When the first of the connection's IdP certificates expires (None without certificates)."""
+    return min((cert.not_after for cert in connection.certificates), default=None)
+
+
+def has_expired_certificate(connection: IdpConnection) -> bool:
+    """True when one of the IdP certificates has expired (responses signed with it are refused)."""
+    now = utcnow()
+    return any(cert.not_after <= now for cert in connection.certificates)
+
+
+def update_connection_settings(
+    connection: IdpConnection,
+    *,
+    name: str,
+    email_attributes: list[str],
+    signed_element: str | None,
+    nameid_format: str | None,
+    allow_idp_initiated: bool,
+    actor: str | None = None,
+) -> list[str]:
+    """Change the admin-editable settings; empty overrides fall back to the plugin's defaults.
+
+    Returns the names of the settings that changed (audited as ``connection.update``).
+    """
+    if signed_element and signed_element not in SIGNED_ELEMENTS:
+        raise ConnectionChangeError(f"Choose what must be signed: {', '.join(SIGNED_ELEMENTS)}.")
+    if nameid_format and nameid_format not in NAMEID_FORMATS:
+        raise ConnectionChangeError("Choose one of the offered NameID formats.")
+    attributes = [value.strip() for value in email_attributes if value.strip()]
+    if any(len(value) > 256 or any(ch.isspace() for ch in value) for value in attributes):
+        raise ConnectionChangeError("Attribute names have no spaces and at most 256 characters; put one per line.")
+    before = _editable(connection)
+    connection.name = name.strip()[:200] or PLUGINS_BY_KEY.get(connection.plugin_key, PLUGINS_BY_KEY["generic"]).display_name
+    overrides = {key: value for key, value in (connection.settings or {}).items()
+                 if key not in ("email_attributes", "signed_element", "nameid_format")}
+    if attributes:
+        overrides["email_attributes"] = attributes
+    if signed_element:
+        overrides["signed_element"] = signed_element
+    if nameid_format:
+        overrides["nameid_format"] = nameid_format
+    connection.settings = overrides
+    connection.allow_idp_initiated = allow_idp_initiated
+    after = _editable(connection)
+    changed = [key for key in after if before[key] != after[key]]
+    if changed:
+        audit.record(
+            "connection.update", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
+        )
+    return changed
+
+
+def _editable(connection: IdpConnection) -> dict[str, Any]:
+    return {
+        "name": connection.name,
+        "email_attributes": connection.setting("email_attributes"),
+        "signed_element": connection.setting("signed_element"),
+        "nameid_format": connection.setting("nameid_format"),
+        "allow_idp_initiated": connection.allow_idp_initiated,
+    }
+
+
+# --- importing the IdP side -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What confirming an import would change, for the review page."""
+
+    idp: ParsedMetadata
+    method: str
+    metadata_url: str | None
+    #: The current value when the import would change it, else None.
+    entity_id_was: str | None
+    sso_url_was: str | None
+    new_fingerprints: frozenset[str]
+    #: An enabled connection changes at once; a tested one goes back to draft when the IdP moved.
+    takes_effect_now: bool
+    needs_new_test: bool
+
+
+def preview_import(connection: IdpConnection, idp: ParsedMetadata, *, method: str, metadata_url: str | None) -> ImportPreview:
+    """Compare parsed metadata with the connection, without changing anything."""
+    known = {cert.fingerprint_sha256 for cert in connection.certificates}
+    entity_changed = bool(connection.idp_entity_id) and connection.idp_entity_id != idp.entity_id
+    sso_changed = bool(connection.idp_sso_url) and connection.idp_sso_url != idp.sso_url
+    return ImportPreview(
+        idp=idp,
+        method=method,
+        metadata_url=metadata_url,
+        entity_id_was=connection.idp_entity_id if entity_changed else None,
+        sso_url_was=connection.idp_sso_url if sso_changed else None,
+        new_fingerprints=frozenset(cert.fingerprint_sha256 for cert in idp.certificates) - known,
+        takes_effect_now=connection.status == ENABLED,
+        needs_new_test=connection.status == TESTED and (entity_changed or sso_changed),
+    )
+
+
+#: Longest values the connection's columns hold.
+_MAX_LENGTHS = {"entity ID": 1024, "SSO URL": 2048, "logout URL": 2048}
+
+
+def read_idp_side(method: str, **given: str | bytes) -> ParsedMetadata:
+    """Read the IdP side the way the admin gave it; raises ``MetadataError`` with an actionable message."""
+    idp = _read_idp_side(method, **given)
+    for label, value in (("entity ID", idp.entity_id), ("SSO URL", idp.sso_url), ("logout URL", idp.slo_url or "")):
+        if len(value) > _MAX_LENGTHS[label]:
+            raise MetadataError(
+                "METADATA_VALUE_TOO_LONG",
+                f"The IdP's {label} is longer than {_MAX_LENGTHS[label]} characters; check that this is the right metadata.",
+            )
+    return idp
+
+
+def _read_idp_side(method: str, *, raw: bytes | str = b"", url: str = "", entity_id: str = "", sso_url: str = "",
+                   slo_url: str = "", certificate: str = "") -> ParsedMetadata:
+    if method in ("file", "paste"):
+        # Checked before parsing: an upload is read only up to one byte past the cap.
+        if len(raw) > MAX_METADATA_BYTES:
+            raise MetadataError(
+                "METADATA_TOO_LARGE",
+                f"The metadata is larger than {MAX_METADATA_BYTES // 1024} KB; use the metadata of this one application, not a federation file.",
+            )
+        return parse_idp_metadata(raw)
+    if method == "url":
+        try:
+            body = fetch_metadata(url, allow_insecure=current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
+        except MetadataError:
+            raise
+        except ValueError:  # urlsplit and IDNA refuse some malformed URLs ("https://[::1/x") with ValueError
+            raise MetadataError("METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://.") from None
+        return parse_idp_metadata(body)
+    if method == "manual":
+        return manual_metadata(entity_id, sso_url, [certificate], slo_url or None)
+    raise MetadataError("IMPORT_METHOD_UNKNOWN", f"Choose how to import: {', '.join(IMPORT_METHODS)}.")
+
+
+def record_import_failure(connection: IdpConnection, err: MetadataError, *, method: str, url: str | None = None) -> None:
+    """Audit a refused import (nothing else is written)."""
+    audit.record(
+        "connection.import", outcome="failure", error_code=err.code, account_id=connection.account_id,
+        connection_id=connection.id, details={"method": method, "reason": err.message[:500], "metadata_url": url},
+    )
+
+
+def import_idp_side(
+    connection: IdpConnection, idp: ParsedMetadata, *, method: str, metadata_url: str | None, actor: str | None = None
+) -> int:
+    """Apply a reviewed import: entity ID and URLs replaced, new certificates added, old ones kept.
+
+    A tested connection whose IdP entity ID or SSO URL changed goes back to draft: the test no
+    longer proves anything. Returns how many certificates were new.
+    """
+    preview = preview_import(connection, idp, method=method, metadata_url=metadata_url)
+    added = apply_idp_side(connection, idp)
+    if method == "url":
+        connection.idp_metadata_url = metadata_url
+    if preview.needs_new_test:
+        connection.status = DRAFT
+    audit.record(
+        "connection.import", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        details={
+            "method": method, "metadata_url": metadata_url, "idp_entity_id": idp.entity_id, "idp_sso_url": idp.sso_url,
+            "certificates_added": added, "warnings": idp.warnings, "status": connection.status,
+        },
+    )
+    return added
+
+
+def refresh_from_metadata_url(connection: IdpConnection, *, actor: str | None = None) -> int:
+    """Re-import the connection's metadata URL (certificate rollover): new certificates are added."""
+    if not connection.idp_metadata_url:
+        raise MetadataError("NO_METADATA_URL", "This connection was not imported from a metadata URL; import the new metadata instead.")
+    idp = read_idp_side("url", url=connection.idp_metadata_url)
+    return import_idp_side(connection, idp, method="url", metadata_url=connection.idp_metadata_url, actor=actor)
+
+
+def _review_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="setup.import-review")
+
+
+def seal_import_review(connection: IdpConnection, preview: ImportPreview) -> str:
+    """A signed token carrying the parsed IdP side from the review page to its confirmation.
+
+    Signed so that the confirmation applies exactly what was reviewed, for this connection only,
+    without fetching the URL again or keeping state on the server.
+    """
+    idp = preview.idp
+    return _review_serializer().dumps({
+        "connection": connection.id, "method": preview.method, "url": preview.metadata_url,
+        "entity_id": idp.entity_id, "sso_url": idp.sso_url, "slo_url": idp.slo_url,
+        "certificates": [cert.pem for cert in idp.certificates],
+    })
+
+
+def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMetadata, str, str | None]:
+    """Return (IdP side, method, metadata URL) from a review token, re-checking the certificates."""
+    try:
+        data = _review_serializer().loads(token or "", max_age=IMPORT_REVIEW_SECONDS)
+    except SignatureExpired:
+        raise MetadataError("IMPORT_REVIEW_EXPIRED", "This review is more than an hour old. Import the metadata again.") from None
+    except BadSignature:
+        raise MetadataError("IMPORT_REVIEW_INVALID", "This review could not be read. Import the metadata again.") from None
+    if not isinstance(data, dict) or data.get("connection") != connection.id or data.get("method") not in IMPORT_METHODS:
+        raise MetadataError("IMPORT_REVIEW_INVALID", "This review belongs to another connection. Import the metadata again.")
+    certificates = read_certificates(list(data["certificates"]))
+    idp = ParsedMetadata(data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates))
+    return idp, data["method"], data["url"]
+
+
+# --- the account's "SSO required" switch --------------------------------------------------------
+
+def sso_ready_connection(account: Account) -> IdpConnection | None:
+    """The account's enabled connection through which a test sign-in fully succeeded, if any."""
+    for connection in db.session.scalars(
+        select(IdpConnection).where(IdpConnection.account_id == account.id, IdpConnection.status == ENABLED)
+    ):
+        if has_successful_test(connection):
+            return connection
+    return None
+
+
+def set_sso_required(account: Account, required: bool, *, actor: str | None = None) -> None:
+    """Switch "SSO required" on (only with a tested, enabled connection) or off (always).
+
+    ``flask accounts sso-required SLUG --off`` is the operator's way back if the IdP breaks.
+    """
+    if required and not account.sso_required and sso_ready_connection(account) is None:
+        raise ConnectionChangeError(
+            "SSO can be required only while an enabled connection has passed a test sign-in (a user of this "
+            "account signed in through it from the setup pages). Run a test sign-in, enable the connection, then try again."
+        )
+    if account.sso_required == required:
+        return
+    account.sso_required = required
+    audit.record("account.sso_required", account_id=account.id, actor=actor, details={"sso_required": required})

@@ -6,12 +6,22 @@ diagnostics and the audit log all read the same record.
 
 from __future__ import annotations
 
+from sqlalchemy import Select, or_, select
+
 from app import audit
 from app.errors import SignInError
+from app.extensions import db
 from app.models import AuditEvent, IdpConnection
 from app.models.idp_connection import DRAFT, TESTED
 from app.saml.core import VerifiedAssertion
 from app.signin import authorize, email_from_assertion, match_user
+
+TEST_ACTION = "connection.test"
+#: The audit actions that are sign-in attempts through a connection (the diagnostics list).
+SIGNIN_ACTIONS = ("signin.sso", TEST_ACTION)
+#: Outcomes of a test whose SAML exchange worked; only the user lookup refused (no access yet).
+#: Such a test moves a draft connection to ``tested``.
+SAML_WORKED_CODES = ("USER_NOT_FOUND", "USER_DEACTIVATED", "NO_ROLE_FOR_APP")
 
 
 def record_test_result(verified: VerifiedAssertion) -> AuditEvent:
@@ -44,10 +54,10 @@ def record_test_result(verified: VerifiedAssertion) -> AuditEvent:
         details["reason"] = err.detail
     # The SAML exchange itself worked: that is what "tested" certifies, even when the user
     # who tried it has no access yet.
-    if connection.status == DRAFT and error_code in (None, "USER_NOT_FOUND", "USER_DEACTIVATED", "NO_ROLE_FOR_APP"):
+    if connection.status == DRAFT and (error_code is None or error_code in SAML_WORKED_CODES):
         connection.status = TESTED
     return audit.record(
-        "connection.test",
+        TEST_ACTION,
         outcome="success" if error_code is None else "failure",
         error_code=error_code,
         account_id=connection.account_id,
@@ -60,10 +70,46 @@ def record_test_result(verified: VerifiedAssertion) -> AuditEvent:
 def record_test_failure(connection: IdpConnection, err: SignInError) -> AuditEvent:
     """Record a test response that failed validation. The caller commits."""
     return audit.record(
-        "connection.test",
+        TEST_ACTION,
         outcome="failure",
         error_code=err.code,
         account_id=connection.account_id,
         connection_id=connection.id,
         details={"reason": err.detail[:2000]},
     )
+
+
+def _events_of(connection: IdpConnection) -> Select[tuple[AuditEvent]]:
+    """Audit events naming this connection. Ids are plain numbers in the trail, and SQLite may
+    hand a deleted connection's id to a new one: events older than the connection are not its own."""
+    return select(AuditEvent).where(
+        AuditEvent.connection_id == connection.id, AuditEvent.created_at >= connection.created_at
+    )
+
+
+def recent_signin_attempts(
+    connection: IdpConnection, limit: int = 25, actions: tuple[str, ...] = SIGNIN_ACTIONS
+) -> list[AuditEvent]:
+    """The latest sign-ins and test sign-ins through ``connection``, newest first (diagnostics)."""
+    query = _events_of(connection).where(AuditEvent.action.in_(actions))
+    return list(db.session.scalars(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def find_test_event(connection: IdpConnection, event_id: int) -> AuditEvent | None:
+    """The test sign-in ``event_id`` of ``connection``, or None when it is not one."""
+    return db.session.scalar(_events_of(connection).where(AuditEvent.id == event_id, AuditEvent.action == TEST_ACTION))
+
+
+def has_successful_test(connection: IdpConnection) -> bool:
+    """True once a test sign-in through ``connection`` would have signed its user in."""
+    query = _events_of(connection).where(AuditEvent.action == TEST_ACTION, AuditEvent.outcome == "success")
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def has_passed_saml_test(connection: IdpConnection) -> bool:
+    """True once a test response through ``connection`` was valid (even if its user had no access)."""
+    query = _events_of(connection).where(
+        AuditEvent.action == TEST_ACTION,
+        or_(AuditEvent.outcome == "success", AuditEvent.error_code.in_(SAML_WORKED_CODES)),
+    )
+    return db.session.scalar(query.limit(1)) is not None

@@ -1,0 +1,584 @@
+"""The guided IdP setup wizard: choose the provider, follow its steps, import the IdP side, test,
+enable; then edit, disable, delete, roll certificates over and read the diagnostics.
+
+Open to the account's admins and to staff (role ``support``) for every account. Another account's
+objects answer 404, so that their existence is not revealed. SAML work goes through
+``app.saml.core`` and the connection services; this module only reads forms and renders pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+from app.connections import (
+    IMPORT_METHODS,
+    NAMEID_FORMATS,
+    SIGNED_ELEMENTS,
+    ConnectionChangeError,
+    create_connection,
+    delete_connection,
+    disable_connection,
+    earliest_certificate_expiry,
+    enable_connection,
+    has_expired_certificate,
+    import_idp_side,
+    open_import_review,
+    preview_import,
+    read_idp_side,
+    record_import_failure,
+    refresh_from_metadata_url,
+    remove_certificate,
+    seal_import_review,
+    set_sso_required,
+    sso_ready_connection,
+    update_connection_settings,
+)
+from app.errors import ERROR_CODES
+from app.extensions import db
+from app.idp_plugins import PLUGINS, get_plugin
+from app.idp_plugins.base import IdpPlugin
+from app.idp_plugins.render import render_hint, render_walkthrough
+from app.models import Account, IdpConnection
+from app.models.idp_connection import ENABLED, TESTED
+from app.roles import apps_for_roles
+from app.saml.core import email_attributes_for, signed_element_for, start_login
+from app.saml.metadata import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError
+from app.saml.urls import sp_values
+from app.sessions.web import browser_binding, set_binding_cookie
+from app.setup_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
+from app.timeutil import utcnow
+from app.views.access import role_required
+from app.views.setup_forms import (
+    ConfirmActionForm,
+    ConfirmImportForm,
+    ConnectionSettingsForm,
+    ManualIdpForm,
+    MetadataFileForm,
+    MetadataPasteForm,
+    MetadataUrlForm,
+    NewConnectionForm,
+    SsoRequiredForm,
+)
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("setup", __name__, url_prefix="/setup")
+
+#: Who may use the wizard: an account's admins, and staff for every account.
+MANAGER_ROLES = ("admin", "support")
+STAFF_ROLE = "support"
+#: Ids in URLs stop at PostgreSQL's integer range, so that a huge number is a 404, not a database error.
+DB_ID = "int(max=2147483647)"
+#: A bad form or bad metadata: the page is shown again with the reason.
+UNPROCESSABLE = 422
+
+NAMEID_LABELS = {
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress": "Email address",
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified": "Unspecified",
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "Persistent",
+}
+SIGNED_LABELS = {"assertion": "The assertion", "response": "The whole response", "both": "Both the response and the assertion"}
+
+
+# --- access ------------------------------------------------------------------------------------
+
+def _is_staff() -> bool:
+    return STAFF_ROLE in current_user.role_list
+
+
+def _may_manage(account_id: int) -> bool:
+    return _is_staff() or ("admin" in current_user.role_list and current_user.account_id == account_id)
+
+
+def _account_or_404(slug: str) -> Account:
+    account = db.session.scalar(select(Account).where(Account.slug == slug))
+    if account is None or not _may_manage(account.id):
+        abort(404)
+    return account
+
+
+def _connection_or_404(connection_id: int) -> IdpConnection:
+    connection = db.session.get(IdpConnection, connection_id)
+    if connection is None or not _may_manage(connection.account_id):
+        abort(404)
+    return connection
+
+
+# --- what the pages show ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    """One row of the connections list."""
+
+    connection: IdpConnection
+    plugin: type[IdpPlugin]
+    earliest_expiry: datetime | None
+    has_expired: bool
+    expires_soon: bool
+
+
+def _summary(connection: IdpConnection) -> ConnectionSummary:
+    earliest = earliest_certificate_expiry(connection)
+    soon = earliest is not None and (earliest - utcnow()).days < EXPIRY_WARNING_DAYS
+    return ConnectionSummary(connection, get_plugin(connection.plugin_key), earliest, has_expired_certificate(connection), soon)
+
+
+def _walkthrough_values(connection: IdpConnection) -> dict[str, str]:
+    """This connection's real SP values, as the plugins' placeholders name them."""
+    return {
+        **sp_values(connection).as_dict(),
+        "account_name": connection.account.name,
+        "sp_certificate": connection.sp_certificate,
+    }
+
+
+def _idp_side_complete(connection: IdpConnection) -> bool:
+    return bool(connection.idp_entity_id and connection.idp_sso_url and connection.certificates)
+
+
+def _wizard_step(connection: IdpConnection) -> str:
+    """Where the admin is in the wizard: ``configure``, ``import``, ``test``, ``enable`` or ``live``."""
+    if connection.status == ENABLED:
+        return "live"
+    if not _idp_side_complete(connection):
+        return "import" if connection.idp_entity_id else "configure"
+    if connection.status == TESTED:
+        return "enable"
+    return "test"
+
+
+def _render_connection_page(template: str, connection: IdpConnection, status: int = 200, **context: object) -> tuple[str, int]:
+    """Render a page about one connection with what every such page shows (header, progress)."""
+    return render_template(
+        template,
+        connection=connection,
+        plugin=get_plugin(connection.plugin_key),
+        sp=sp_values(connection),
+        wizard_step=_wizard_step(connection),
+        idp_side_complete=_idp_side_complete(connection),
+        **context,
+    ), status
+
+
+# --- account pages -----------------------------------------------------------------------------
+
+@bp.get("/")
+@role_required(*MANAGER_ROLES)
+def index() -> Response | str:
+    """Admins go to their account's connections; staff choose an account first."""
+    if not _is_staff():
+        return redirect(url_for("setup.connections", slug=current_user.account.slug))
+    query_text = request.args.get("q", "").strip()[:100]
+    query = select(Account).order_by(Account.name, Account.id).limit(200)
+    if query_text:
+        pattern = f"%{query_text.lower()}%"
+        query = query.where(or_(func.lower(Account.name).like(pattern), Account.slug.like(pattern)))
+    accounts = list(db.session.scalars(query))
+    counts = dict(
+        db.session.execute(
+            select(IdpConnection.account_id, func.count(IdpConnection.id))
+            .where(IdpConnection.account_id.in_([account.id for account in accounts]))
+            .group_by(IdpConnection.account_id)
+        ).all()
+    )
+    return render_template("setup/accounts.html", accounts=accounts, counts=counts, query_text=query_text)
+
+
+@bp.get("/accounts/<slug>/")
+@role_required(*MANAGER_ROLES)
+def connections(slug: str) -> str:
+    """The account's IdP connections, their state and certificate expiry, and "SSO required"."""
+    account = _account_or_404(slug)
+    rows = [
+        _summary(connection)
+        for connection in db.session.scalars(
+            select(IdpConnection).where(IdpConnection.account_id == account.id).order_by(IdpConnection.id)
+        )
+    ]
+    return render_template(
+        "setup/connections.html",
+        account=account,
+        rows=rows,
+        ready=sso_ready_connection(account),
+        sso_form=SsoRequiredForm(formdata=None, data={"required": "off" if account.sso_required else "on"}),
+    )
+
+
+@bp.post("/accounts/<slug>/sso-required")
+@role_required(*MANAGER_ROLES)
+def sso_required(slug: str) -> Response:
+    """Switch "SSO required" on (only with a tested, enabled connection) or off."""
+    account = _account_or_404(slug)
+    form = SsoRequiredForm()
+    if not form.validate():
+        flash("Choose whether SSO is required.", "error")
+        return redirect(url_for("setup.connections", slug=account.slug))
+    required = form.required.data == "on"
+    try:
+        set_sso_required(account, required)
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+        return redirect(url_for("setup.connections", slug=account.slug))
+    if required:
+        flash("SSO is now required: users of this account can no longer sign in with a password.", "success")
+    else:
+        flash("SSO is no longer required: users with a password may use it again.", "success")
+    return redirect(url_for("setup.connections", slug=account.slug))
+
+
+@bp.route("/accounts/<slug>/connections/new", methods=["GET", "POST"])
+@role_required(*MANAGER_ROLES)
+def new_connection(slug: str) -> Response | tuple[str, int]:
+    """Step 1: choose the identity provider; creates a draft connection with its own SP key."""
+    account = _account_or_404(slug)
+    form = NewConnectionForm()
+    if form.validate_on_submit():
+        try:
+            connection = create_connection(account, form.provider.data, name=(form.name.data or "").strip())
+        except ConnectionChangeError as err:
+            db.session.rollback()
+            form.provider.errors = [str(err)]
+        else:
+            db.session.commit()
+            return redirect(url_for("setup.walkthrough", connection_id=connection.id))
+    status = UNPROCESSABLE if form.is_submitted() else 200
+    return render_template("setup/new.html", account=account, form=form, plugins=PLUGINS), status
+
+
+# --- one connection ----------------------------------------------------------------------------
+
+@bp.get(f"/connections/<{DB_ID}:connection_id>/")
+@role_required(*MANAGER_ROLES)
+def connection(connection_id: int) -> tuple[str, int]:
+    """The connection's hub: next step, IdP side, certificates, settings, recent sign-ins."""
+    connection = _connection_or_404(connection_id)
+    return _render_connection_page(
+        "setup/connection.html",
+        connection,
+        summary=_summary(connection),
+        attempts=recent_signin_attempts(connection),
+        proven=has_successful_test(connection),
+        signed_element=signed_element_for(connection),
+        email_attributes=email_attributes_for(connection),
+        nameid_labels=NAMEID_LABELS,
+        signed_labels=SIGNED_LABELS,
+        now=utcnow(),
+    )
+
+
+@bp.get(f"/connections/<{DB_ID}:connection_id>/walkthrough")
+@role_required(*MANAGER_ROLES)
+def walkthrough(connection_id: int) -> tuple[str, int]:
+    """Step 2: the provider's own screens, in order, with this connection's values to copy."""
+    connection = _connection_or_404(connection_id)
+    plugin = get_plugin(connection.plugin_key)
+    steps = render_walkthrough(plugin, _walkthrough_values(connection))
+    # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
+    fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
+    return _render_connection_page("setup/walkthrough.html", connection, steps=list(zip(steps, fixed, strict=True)))
+
+
+def _import_forms(submitted: str | None = None) -> dict[str, object]:
+    """The four import forms; only the submitted one reads the request."""
+    classes = {"file": MetadataFileForm, "paste": MetadataPasteForm, "url": MetadataUrlForm, "manual": ManualIdpForm}
+    return {method: cls() if method == submitted else cls(formdata=None) for method, cls in classes.items()}
+
+
+def _render_import(connection: IdpConnection, forms: dict[str, object], *, method: str | None = None,
+                   error: MetadataError | None = None, status: int = 200) -> tuple[str, int]:
+    plugin = get_plugin(connection.plugin_key)
+    open_method = method or ("url" if plugin.metadata_source == "url" else "file")
+    return _render_connection_page(
+        "setup/import.html", connection, status, forms=forms, open_method=open_method, error=error,
+        max_kb=MAX_METADATA_BYTES // 1024,
+    )
+
+
+@bp.get(f"/connections/<{DB_ID}:connection_id>/import")
+@role_required(*MANAGER_ROLES)
+def import_idp(connection_id: int) -> tuple[str, int]:
+    """Step 3: give us the IdP side: metadata file, pasted XML, metadata URL, or typed in."""
+    connection = _connection_or_404(connection_id)
+    forms = _import_forms()
+    if connection.idp_metadata_url:
+        forms["url"].metadata_url.data = connection.idp_metadata_url
+    return _render_import(connection, forms)
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/import/<method>")
+@role_required(*MANAGER_ROLES)
+def import_read(connection_id: int, method: str) -> tuple[str, int]:
+    """Read what the admin gave and show the review; bad input is explained and nothing is saved."""
+    connection = _connection_or_404(connection_id)
+    if method not in IMPORT_METHODS:
+        abort(404)
+    forms = _import_forms(method)
+    form = forms[method]
+    if not form.validate():
+        errors = "; ".join(message for messages in form.errors.values() for message in messages)
+        return _render_import(connection, forms, method=method, status=UNPROCESSABLE,
+                              error=MetadataError("FORM_INVALID", errors or "Check the form and send it again."))
+    url = (form.metadata_url.data or "").strip() if method == "url" else None
+    try:
+        if method == "file":
+            upload = form.metadata_file.data
+            # One byte more than the cap, so that an oversized file is refused without reading it all.
+            raw = upload.stream.read(MAX_METADATA_BYTES + 1) if upload else b""
+            idp = read_idp_side("file", raw=raw)
+        elif method == "paste":
+            idp = read_idp_side("paste", raw=form.metadata_xml.data or "")
+        elif method == "url":
+            idp = read_idp_side("url", url=url)
+        else:
+            idp = read_idp_side(
+                "manual", entity_id=form.entity_id.data or "", sso_url=form.sso_url.data or "",
+                slo_url=form.slo_url.data or "", certificate=form.certificate.data or "",
+            )
+    except MetadataError as err:
+        db.session.rollback()
+        record_import_failure(connection, err, method=method, url=url)
+        db.session.commit()
+        log.info("IdP import refused for connection %s: %s", connection.id, err.code)
+        return _render_import(connection, forms, method=method, error=err, status=UNPROCESSABLE)
+    preview = preview_import(connection, idp, method=method, metadata_url=url)
+    confirm = ConfirmImportForm(formdata=None, data={"review_token": seal_import_review(connection, preview)})
+    return _render_connection_page("setup/review.html", connection, preview=preview, form=confirm, now=utcnow())
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/import/confirm")
+@role_required(*MANAGER_ROLES)
+def import_confirm(connection_id: int) -> Response:
+    """Save the reviewed IdP side: certificates are added, the ones already there are kept."""
+    connection = _connection_or_404(connection_id)
+    form = ConfirmImportForm()
+    try:
+        if not form.validate():
+            raise MetadataError("IMPORT_REVIEW_INVALID", "This review could not be read. Import the metadata again.")
+        idp, method, url = open_import_review(connection, form.review_token.data)
+        added = import_idp_side(connection, idp, method=method, metadata_url=url)
+        db.session.commit()
+    except MetadataError as err:
+        db.session.rollback()
+        record_import_failure(connection, err, method="review")
+        db.session.commit()
+        flash(f"{err.message} ({err.code})", "error")
+        return redirect(url_for("setup.import_idp", connection_id=connection.id))
+    flash(f"Saved the IdP details ({added} new certificate{'s' if added != 1 else ''}).", "success")
+    if connection.status == ENABLED:
+        return redirect(url_for("setup.connection", connection_id=connection.id))
+    return redirect(url_for("setup.test_page", connection_id=connection.id))
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/refresh")
+@role_required(*MANAGER_ROLES)
+def refresh(connection_id: int) -> Response:
+    """Re-import the metadata URL now (certificate rollover): new certificates are added."""
+    connection = _connection_or_404(connection_id)
+    try:
+        added = refresh_from_metadata_url(connection)
+        db.session.commit()
+    except MetadataError as err:
+        db.session.rollback()
+        record_import_failure(connection, err, method="url", url=connection.idp_metadata_url)
+        db.session.commit()
+        flash(f"{err.message} ({err.code})", "error")
+    else:
+        if added:
+            flash(f"Re-imported the metadata URL: {added} new certificate{'s' if added != 1 else ''} added.", "success")
+        else:
+            flash("Re-imported the metadata URL: no new certificate.", "info")
+    return redirect(url_for("setup.connection", connection_id=connection.id))
+
+
+@bp.route(f"/connections/<{DB_ID}:connection_id>/test", methods=["GET", "POST"])
+@role_required(*MANAGER_ROLES)
+def test_page(connection_id: int) -> Response | tuple[str, int]:
+    """Step 4: a test sign-in at the IdP. It creates no session; a valid answer marks it tested."""
+    connection = _connection_or_404(connection_id)
+    if request.method == "GET":
+        return _render_connection_page(
+            "setup/test.html", connection,
+            attempts=recent_signin_attempts(connection, limit=10, actions=(TEST_ACTION,)),
+        )
+    if not _idp_side_complete(connection):
+        flash("Import the IdP details first: the test needs its SSO URL and signing certificate.", "error")
+        return redirect(url_for("setup.import_idp", connection_id=connection.id))
+    binding, is_new = browser_binding()
+    location = start_login(
+        connection,
+        app_name="portal",
+        next_path=url_for("setup.connection", connection_id=connection.id),
+        browser_binding=binding,
+        purpose="test",
+    )
+    db.session.commit()
+    response = redirect(location)
+    if is_new:
+        set_binding_cookie(response, binding)
+    return response
+
+
+@bp.get(f"/connections/<{DB_ID}:connection_id>/tests/<{DB_ID}:event_id>")
+@role_required(*MANAGER_ROLES)
+def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
+    """What a test sign-in brought, whether it would let the user in, and how to fix a failure."""
+    connection = _connection_or_404(connection_id)
+    event = find_test_event(connection, event_id)
+    if event is None:
+        abort(404)
+    plugin = get_plugin(connection.plugin_key)
+    details = event.details or {}
+    code = event.error_code
+    return _render_connection_page(
+        "setup/test_result.html",
+        connection,
+        event=event,
+        details=details,
+        error=ERROR_CODES.get(code) if code else None,
+        hint=render_hint(plugin, code, _walkthrough_values(connection)) if code else None,
+        saml_worked=bool(details.get("issuer")),
+        user_apps=sorted(apps_for_roles(details.get("user_roles") or [])),
+        nameid_labels=NAMEID_LABELS,
+    )
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/enable")
+@role_required(*MANAGER_ROLES)
+def enable(connection_id: int) -> Response:
+    """Step 5: turn "Sign in with SSO" on through this connection (it must have been tested)."""
+    connection = _connection_or_404(connection_id)
+    try:
+        replaced = enable_connection(connection, require_test=True)
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+        return redirect(url_for("setup.connection", connection_id=connection.id))
+    note = f" It replaces connection{'s' if len(replaced) > 1 else ''} {', '.join(map(str, replaced))}." if replaced else ""
+    flash(f"{connection.name} is enabled: users of {connection.account.name} sign in through it.{note}", "success")
+    return redirect(url_for("setup.connection", connection_id=connection.id))
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/disable")
+@role_required(*MANAGER_ROLES)
+def disable(connection_id: int) -> Response:
+    """Stop sign-ins through this connection (needs the confirmation box ticked)."""
+    connection = _connection_or_404(connection_id)
+    form = ConfirmActionForm()
+    if not form.validate():
+        flash("Tick the box to confirm that users can no longer sign in through this connection.", "error")
+        return redirect(url_for("setup.connection", connection_id=connection.id))
+    try:
+        disable_connection(connection)
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        flash(f"{connection.name} is disabled: nobody can sign in through it until you enable it again.", "success")
+    return redirect(url_for("setup.connection", connection_id=connection.id))
+
+
+@bp.route(f"/connections/<{DB_ID}:connection_id>/delete", methods=["GET", "POST"])
+@role_required(*MANAGER_ROLES)
+def delete(connection_id: int) -> Response | tuple[str, int]:
+    """Delete the connection after a confirmation page."""
+    connection = _connection_or_404(connection_id)
+    form = ConfirmActionForm()
+    if request.method == "POST":
+        if form.validate():
+            account_slug, name = connection.account.slug, connection.name
+            try:
+                delete_connection(connection)
+                db.session.commit()
+            except ConnectionChangeError as err:
+                db.session.rollback()
+                flash(str(err), "error")
+                return redirect(url_for("setup.connection", connection_id=connection_id))
+            flash(f"Deleted the connection {name}.", "success")
+            return redirect(url_for("setup.connections", slug=account_slug))
+        flash("Tick the box to confirm the deletion.", "error")
+    status = UNPROCESSABLE if request.method == "POST" else 200
+    return _render_connection_page("setup/delete.html", connection, status)
+
+
+@bp.post(f"/connections/<{DB_ID}:connection_id>/certificates/<{DB_ID}:certificate_id>/remove")
+@role_required(*MANAGER_ROLES)
+def remove_cert(connection_id: int, certificate_id: int) -> Response:
+    """Remove an old IdP certificate after a rollover."""
+    connection = _connection_or_404(connection_id)
+    try:
+        removed = remove_certificate(connection, certificate_id)
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        flash(f"Removed the certificate {removed.fingerprint_sha256[:23]}….", "success")
+    return redirect(url_for("setup.connection", connection_id=connection.id))
+
+
+def _settings_form(connection: IdpConnection, plugin: type[IdpPlugin], *, formdata: bool) -> ConnectionSettingsForm:
+    data = {
+        "name": connection.name,
+        "email_attributes": "\n".join(connection.setting("email_attributes") or []),
+        "signed_element": connection.setting("signed_element") or "",
+        "nameid_format": connection.setting("nameid_format") or "",
+        "allow_idp_initiated": connection.allow_idp_initiated,
+    }
+    form = ConnectionSettingsForm() if formdata else ConnectionSettingsForm(formdata=None, data=data)
+    signed_default = SIGNED_LABELS[plugin.signed_element].lower()
+    nameid_default = NAMEID_LABELS.get(plugin.nameid_format, plugin.nameid_format)
+    form.signed_element.choices = [SelectChoice("", f"{plugin.display_name}'s default: {signed_default}")] + [
+        SelectChoice(value, SIGNED_LABELS[value]) for value in SIGNED_ELEMENTS
+    ]
+    form.nameid_format.choices = [SelectChoice("", f"{plugin.display_name}'s default: {nameid_default}")] + [
+        SelectChoice(value, NAMEID_LABELS[value]) for value in NAMEID_FORMATS
+    ]
+    return form
+
+
+@bp.route(f"/connections/<{DB_ID}:connection_id>/settings", methods=["GET", "POST"])
+@role_required(*MANAGER_ROLES)
+def settings(connection_id: int) -> Response | tuple[str, int]:
+    """Edit the name, the email attributes, what must be signed, the NameID format, IdP-initiated."""
+    connection = _connection_or_404(connection_id)
+    plugin = get_plugin(connection.plugin_key)
+    form = _settings_form(connection, plugin, formdata=request.method == "POST")
+    error = None
+    if request.method == "POST":
+        if form.validate():
+            try:
+                changed = update_connection_settings(
+                    connection,
+                    name=form.name.data or "",
+                    email_attributes=(form.email_attributes.data or "").splitlines(),
+                    signed_element=form.signed_element.data or None,
+                    nameid_format=form.nameid_format.data or None,
+                    allow_idp_initiated=bool(form.allow_idp_initiated.data),
+                )
+                db.session.commit()
+            except ConnectionChangeError as err:
+                db.session.rollback()
+                error = str(err)
+            else:
+                flash("Settings saved." if changed else "Nothing changed.", "success" if changed else "info")
+                return redirect(url_for("setup.connection", connection_id=connection.id))
+        else:
+            error = "; ".join(message for messages in form.errors.values() for message in messages)
+    status = UNPROCESSABLE if request.method == "POST" else 200
+    return _render_connection_page(
+        "setup/settings.html", connection, status, form=form, error=error,
+        default_attributes=plugin.email_attributes,
+    )
+
