@@ -1,0 +1,273 @@
+"""The account admin's pages: the users of their own account, and the CSV import.
+
+Only users with the ``admin`` role, and only for their own account: another account's user
+answers 404, so that its existence is not revealed. Deactivation and deletion go through
+``app.users`` (which revokes every session in the same transaction); the import goes through
+``app.imports``. This module reads forms and renders pages.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    widgets,
+)
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from app.extensions import db
+from app.forms import Form
+from app.imports import MAX_ROWS, import_users, record_refused_import
+from app.models import User
+from app.models.user import ACTIVE, DEACTIVATED
+from app.roles import CUSTOMER_ROLES
+from app.support_queries import FilterError, UserFilters, list_users, live_session_count
+from app.users import UserError, create_user, deactivate_user, delete_user, reactivate_user, update_user
+from app.views.access import role_required
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ADMIN_ROLE = "admin"
+ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in CUSTOMER_ROLES]
+ROLE_HELP = {"admin": "Account Portal, desktop and mobile apps", "agent": "desktop and mobile apps"}
+
+
+class RolesField(SelectMultipleField):
+    """Customer roles as a list of checkboxes."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class UserForm(Form):
+    """A user's name and roles (the email is set once, at creation)."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    roles = RolesField("Roles", choices=ROLE_CHOICES, validators=[DataRequired("Choose at least one role.")])
+    submit = SubmitField("Save")
+
+
+class NewUserForm(UserForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    submit = SubmitField("Create user")
+
+
+class ActionForm(Form):
+    """A button that changes something (CSRF-protected POST)."""
+
+    submit = SubmitField("Confirm")
+
+
+class DeleteForm(Form):
+    """Deletion cannot be undone: the admin ticks a box to say they mean it."""
+
+    confirm = BooleanField("I understand that this user is deleted for good", validators=[DataRequired("Tick the box to confirm.")])
+    submit = SubmitField("Delete user")
+
+
+class ImportForm(Form):
+    """Upload a CSV: previewed first (a dry run), then applied with the same file."""
+
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
+    deactivate_missing = BooleanField("Deactivate (and sign out) users of the account who are not in the file")
+    #: ``preview`` or ``apply``.
+    mode = HiddenField(default="preview", validators=[Regexp(r"^(preview|apply)$")])
+    #: The SHA-256 of the previewed file: apply only that file.
+    sha256 = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{64}$")])
+    submit = SubmitField("Preview")
+
+
+def _sentence(exc: Exception) -> str:
+    """A service's refusal as a sentence on the form."""
+    text = str(exc).rstrip(".")
+    return text[:1].upper() + text[1:] + "."
+
+
+def _own_user(user_id: int) -> User:
+    """A user of the admin's own account, or 404 (never another account's)."""
+    user = db.session.get(User, user_id)
+    if user is None or user.account_id != current_user.account_id:
+        abort(404, "There is no such user in your account.")
+    return user
+
+
+@bp.get("/")
+@role_required(ADMIN_ROLE)
+def index() -> Response:
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users")
+@role_required(ADMIN_ROLE)
+def users() -> tuple[str, int] | str:
+    """The account's users: search, filters by role and status, pages of 50 by email."""
+    try:
+        filters = UserFilters.parse(request.args)
+        result = list_users(current_user.account_id, filters, after=request.args.get("after"), before=request.args.get("before"))
+    except FilterError as err:
+        return render_template("admin/users.html", filters=None, result=None, error=err, args=request.args), 400
+    return render_template("admin/users.html", filters=filters, result=result, error=None, args=request.args)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def new_user() -> Response | str | tuple[str, int]:
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(current_user.account, form.email.data, roles=form.roles.data, name=form.name.data or "")
+            db.session.commit()
+        except UserError as exc:
+            db.session.rollback()
+            form.email.errors = [*form.email.errors, _sentence(exc)]
+        else:
+            flash(f"Created {user.email}. They can sign in with single sign-on now.", "success")
+            return redirect(url_for("admin.user", user_id=user.id))
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/user_new.html", form=form, role_help=ROLE_HELP), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def user(user_id: int) -> Response | str | tuple[str, int]:
+    """One user: facts, the name and roles form, and the buttons that lead to each action."""
+    target = _own_user(user_id)
+    form = UserForm(obj=None, data={"name": target.name, "roles": [r for r in target.role_list if r in CUSTOMER_ROLES]})
+    if request.method == "POST":
+        form = UserForm()
+        if form.validate():
+            if target.id == current_user.id and ADMIN_ROLE not in form.roles.data:
+                form.roles.errors = [*form.roles.errors, "You cannot take the admin role from yourself: ask another admin."]
+            else:
+                try:
+                    changed = update_user(target, name=form.name.data or "", roles=form.roles.data)
+                    db.session.commit()
+                except UserError as exc:
+                    db.session.rollback()
+                    form.name.errors = [*form.name.errors, _sentence(exc)]
+                else:
+                    flash("Saved." if changed else "Nothing to change.", "success" if changed else "info")
+                    return redirect(url_for("admin.user", user_id=target.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "admin/user.html", target=target, form=form, action_form=ActionForm(), role_help=ROLE_HELP,
+        live_sessions=live_session_count(target.id), is_self=target.id == current_user.id,
+    ), status
+
+
+def _refuse_self(target: User, verb: str) -> Response | None:
+    if target.id == current_user.id:
+        flash(f"You cannot {verb} your own user: ask another admin of your account.", "error")
+        return redirect(url_for("admin.user", user_id=target.id))
+    return None
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def deactivate(user_id: int) -> Response | str:
+    """Confirm, then deactivate: every session of the user ends in the same transaction."""
+    target = _own_user(user_id)
+    refused = _refuse_self(target, "deactivate")
+    if refused:
+        return refused
+    form = ActionForm()
+    if form.validate_on_submit():
+        if target.status == DEACTIVATED:
+            flash(f"{target.email} was already deactivated.", "info")
+        else:
+            revoked = deactivate_user(target)
+            db.session.commit()
+            flash(f"Deactivated {target.email}; {revoked} session(s) signed out everywhere.", "success")
+        return redirect(url_for("admin.user", user_id=target.id))
+    return render_template("admin/confirm_deactivate.html", target=target, form=form, live_sessions=live_session_count(target.id))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@role_required(ADMIN_ROLE)
+def reactivate(user_id: int) -> Response:
+    target = _own_user(user_id)
+    if target.status != ACTIVE:
+        reactivate_user(target)
+        db.session.commit()
+        flash(f"Reactivated {target.email}. They can sign in again.", "success")
+    return redirect(url_for("admin.user", user_id=target.id))
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def delete(user_id: int) -> Response | str | tuple[str, int]:
+    """Confirm with a tick box, then delete: sessions end first and stay, detached, for the record."""
+    target = _own_user(user_id)
+    refused = _refuse_self(target, "delete")
+    if refused:
+        return refused
+    form = DeleteForm()
+    if form.validate_on_submit():
+        email = target.email
+        revoked = delete_user(target)
+        db.session.commit()
+        flash(f"Deleted {email}; {revoked} session(s) signed out everywhere.", "success")
+        return redirect(url_for("admin.users"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/confirm_delete.html", target=target, form=form, live_sessions=live_session_count(target.id)), status
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def import_page() -> str | tuple[str, int]:
+    """Upload a CSV, see the dry run, then apply the same file: all rows or none."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("admin/import.html", form=form, report=None, max_rows=MAX_ROWS), status
+    account = current_user.account
+    # Applying needs the fingerprint of a preview: what is applied is always what was shown first.
+    apply = form.mode.data == "apply" and bool(form.sha256.data)
+    report = import_users(
+        account,
+        form.file.data.stream,
+        apply=apply,
+        deactivate_missing=form.deactivate_missing.data,
+        actor_email=current_user.email,
+        expected_sha256=form.sha256.data if apply else None,
+    )
+    if report.applied:
+        db.session.commit()
+        log.info("import applied for %s: %s", account.slug, report.counts)
+    else:
+        db.session.rollback()
+        if apply:
+            record_refused_import(account, report)
+            db.session.commit()
+    filename = (form.file.data.filename or "users.csv")[:200]
+    next_form = ImportForm(formdata=None, data={
+        "mode": "apply", "sha256": report.sha256, "deactivate_missing": form.deactivate_missing.data,
+    })
+    status = 200 if report.ok else 422
+    return render_template(
+        "admin/import.html", form=next_form, report=report, filename=filename, max_rows=MAX_ROWS,
+    ), status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
+    """An upload over MAX_CONTENT_LENGTH: say how large a file may be, on the page it came from."""
+    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    return render_template(
+        "errors/http.html", status=413, code="IMPORT_TOO_LARGE", title="This file is too large",
+        message=f"Files up to {limit_mb} MB can be imported. Split the file into smaller ones (up to {MAX_ROWS:,} users each) and import them one after the other.",
+    ), 413

@@ -1,0 +1,152 @@
+"""The support console, for staff (role ``support``) across all accounts: sessions, their detail and
+revocation, the audit log, and the accounts.
+
+Every staff action is audited: revocations, and every look at one person's session detail (it
+shows their IP address and device). Filters are typed by people: a bad one is shown as a message
+with a stable code, never a 500.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from app import audit
+from app.extensions import db
+from app.forms import Form
+from app.models import User, UserSession
+from app.sessions import revoke_session, revoke_sessions_for_user
+from app.support_queries import (
+    AuditFilters,
+    Cursor,
+    FilterError,
+    SessionFilters,
+    list_accounts,
+    list_audit_events,
+    list_sessions,
+    session_detail,
+)
+from app.views.access import role_required
+
+bp = Blueprint("support", __name__, url_prefix="/support")
+
+STAFF_ROLE = "support"
+#: Why a session ended, as written on the session and shown to support.
+REVOKED_BY_SUPPORT = "revoked_by_support"
+
+
+class RevokeForm(Form):
+    """A revoke button. Its CSRF token is checked for every POST by ``CSRFProtect`` before the
+    view runs."""
+
+
+def _not_found(code: str, title: str, message: str) -> tuple[str, int]:
+    return render_template("errors/http.html", status=404, code=code, title=title, message=message), 404
+
+
+def _cursors() -> tuple[Cursor | None, Cursor | None]:
+    return Cursor.decode(request.args.get("after")), Cursor.decode(request.args.get("before"))
+
+
+@bp.get("/")
+@role_required(STAFF_ROLE)
+def index() -> Response:
+    return redirect(url_for("support.sessions"))
+
+
+@bp.get("/sessions")
+@role_required(STAFF_ROLE)
+def sessions() -> str | tuple[str, int]:
+    """Sessions of every account, newest first, filtered by account, email, app, state, last use."""
+    try:
+        filters = SessionFilters.parse(request.args)
+        after, before = _cursors()
+        result = list_sessions(filters, after=after, before=before)
+    except FilterError as err:
+        return render_template("support/sessions.html", filters=None, result=None, error=err, args=request.args), 400
+    return render_template("support/sessions.html", filters=filters, result=result, error=None, args=request.args)
+
+
+@bp.get("/sessions/<int:session_id>")
+@role_required(STAFF_ROLE)
+def session(session_id: int) -> str | tuple[str, int]:
+    """One session's detail: times, IP, device, app, how the user signed in."""
+    detail = session_detail(session_id)
+    if detail is None:
+        return _not_found(
+            "SESSION_NOT_FOUND", "No such session",
+            f"There is no session {session_id}. It may have been purged after it ended; search the sessions list again.",
+        )
+    audit.record(
+        "support.session_view", account_id=detail.session.account_id,
+        subject_email=detail.user.email if detail.user else None, details={"session_id": session_id},
+    )
+    db.session.commit()
+    return render_template("support/session.html", detail=detail, form=RevokeForm())
+
+
+@bp.post("/sessions/<int:session_id>/revoke")
+@role_required(STAFF_ROLE)
+def revoke(session_id: int) -> Response | tuple[str, int]:
+    """End one session at once (the user's other sessions go on)."""
+    target = db.session.get(UserSession, session_id)
+    if target is None:
+        return _not_found(
+            "SESSION_NOT_FOUND", "No such session",
+            f"There is no session {session_id}, so nothing was revoked. It may have been purged after it ended.",
+        )
+    user = db.session.get(User, target.user_id) if target.user_id else None
+    if not revoke_session(target, REVOKED_BY_SUPPORT):
+        flash(f"Session {session_id} had already ended ({target.revoked_reason}); nothing changed.", "info")
+        return redirect(url_for("support.session", session_id=session_id))
+    audit.record(
+        "session.revoke", account_id=target.account_id, subject_email=user.email if user else None,
+        details={"session_id": session_id, "reason": REVOKED_BY_SUPPORT, "app": target.app},
+    )
+    db.session.commit()
+    flash(f"Session {session_id} is revoked: its next request is refused.", "success")
+    return redirect(url_for("support.session", session_id=session_id))
+
+
+@bp.post("/users/<int:user_id>/revoke-sessions")
+@role_required(STAFF_ROLE)
+def revoke_user_sessions(user_id: int) -> Response | tuple[str, int]:
+    """End every session of one user, on every device and app."""
+    back = request.form.get("back_to_session", type=int)
+    user = db.session.get(User, user_id)
+    if user is None:
+        return _not_found(
+            "USER_NOT_FOUND", "No such user", f"There is no user {user_id}, so nothing was revoked. They may have been deleted."
+        )
+    revoked = revoke_sessions_for_user(user.id, REVOKED_BY_SUPPORT)
+    audit.record(
+        "session.revoke_all", account_id=user.account_id, subject_email=user.email,
+        details={"revoked": revoked, "reason": REVOKED_BY_SUPPORT},
+    )
+    db.session.commit()
+    flash(f"Revoked {revoked} session(s) of {user.email}.", "success")
+    if back:
+        return redirect(url_for("support.session", session_id=back))
+    return redirect(url_for("support.sessions", email=user.email))
+
+
+@bp.get("/audit")
+@role_required(STAFF_ROLE)
+def audit_log() -> str | tuple[str, int]:
+    """The audit trail of every account, newest first, with filters."""
+    try:
+        filters = AuditFilters.parse(request.args)
+        after, before = _cursors()
+        result = list_audit_events(filters, after=after, before=before)
+    except FilterError as err:
+        return render_template("support/audit.html", filters=None, result=None, error=err, args=request.args), 400
+    return render_template("support/audit.html", filters=filters, result=result, error=None, args=request.args)
+
+
+@bp.get("/accounts")
+@role_required(STAFF_ROLE)
+def accounts() -> str:
+    """Every account with its user counts and how its users sign in."""
+    search = request.args.get("q", "")
+    rows, next_after = list_accounts(search, after=request.args.get("after"))
+    return render_template("support/accounts.html", rows=rows, next_after=next_after, search=search)

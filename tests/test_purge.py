@@ -1,0 +1,122 @@
+"""`flask sessions purge`: long-ended sessions, spent replay-cache entries and expired pending
+requests go, in batches of short transactions; everything still usable stays."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import AppAuthorizationCode, AppAuthorizationRequest, PendingRequest, UsedAssertion, UserSession
+from app.sessions import create_session, find_live_session
+from app.timeutil import utcnow
+from tests.users_helpers import events
+
+NOW = utcnow()
+
+
+def _session(user, *, expired_days_ago: float | None = None, revoked_days_ago: float | None = None):
+    new = create_session(user, app_name="desktop", ip=None, user_agent=None)
+    if expired_days_ago is not None:
+        new.session.expires_at = NOW - dt.timedelta(days=expired_days_ago)
+        new.session.last_used_at = new.session.created_at = new.session.expires_at - dt.timedelta(days=21)
+    if revoked_days_ago is not None:
+        new.session.revoked_at = NOW - dt.timedelta(days=revoked_days_ago)
+        new.session.revoked_reason = "logout"
+        new.session.last_used_at = new.session.created_at = new.session.revoked_at
+        new.session.expires_at = new.session.revoked_at + dt.timedelta(days=21)
+    db.session.commit()
+    return new
+
+
+def _purge(runner, *options: str) -> dict:
+    result = runner.invoke(args=["sessions", "purge", "--json", *options])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _left() -> set[int]:
+    db.session.expire_all()
+    return {session.id for session in db.session.query(UserSession)}
+
+
+def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
+    user, connection = acme["agent"], acme["connection"]
+    live = _session(user)
+    recently_expired = _session(user, expired_days_ago=5)
+    long_expired = _session(user, expired_days_ago=40)
+    recently_revoked = _session(user, revoked_days_ago=5)
+    long_revoked = _session(user, revoked_days_ago=31)
+    db.session.add_all([
+        UsedAssertion(connection_id=connection.id, assertion_id="_spent", expires_at=NOW - dt.timedelta(hours=1)),
+        UsedAssertion(connection_id=connection.id, assertion_id="_still_guarding", expires_at=NOW + dt.timedelta(minutes=5)),
+        PendingRequest(id="_abandoned", connection_id=connection.id, app="portal", next_path="/", browser_binding_hash="x" * 64,
+                       purpose="login", created_at=NOW - dt.timedelta(hours=2), expires_at=NOW - dt.timedelta(hours=1)),
+        PendingRequest(id="_waiting", connection_id=connection.id, app="portal", next_path="/", browser_binding_hash="x" * 64,
+                       purpose="login", created_at=NOW, expires_at=NOW + dt.timedelta(minutes=10)),
+        AppAuthorizationRequest(id="_gone_app", app="desktop", redirect_uri="http://127.0.0.1:9/", code_challenge="c" * 43,
+                                state="s", expires_at=NOW - dt.timedelta(hours=1)),
+        AppAuthorizationRequest(id="_open_app", app="desktop", redirect_uri="http://127.0.0.1:9/", code_challenge="c" * 43,
+                                state="s", expires_at=NOW + dt.timedelta(minutes=5)),
+        AppAuthorizationCode(code_hash="a" * 64, user_id=user.id, app="desktop", redirect_uri="http://127.0.0.1:9/",
+                             code_challenge="c" * 43, expires_at=NOW - dt.timedelta(minutes=5)),
+    ])
+    db.session.commit()
+
+    report = _purge(runner)
+    spent = {"app_authorization_requests": 1, "app_authorization_codes": 1}
+    assert report == {"deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent}, "retention_days": 30}
+    assert {row.id for row in db.session.query(AppAuthorizationRequest)} == {"_open_app"}
+    assert db.session.query(AppAuthorizationCode).count() == 0
+    assert _left() == {live.session.id, recently_expired.session.id, recently_revoked.session.id}
+    assert {row.assertion_id for row in db.session.query(UsedAssertion)} == {"_still_guarding"}
+    assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}
+    assert find_live_session(live.token) is not None
+    assert events("sessions.purge")[-1].details == {"retention_days": 30, "sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent}
+    assert long_expired.session.id not in _left() and long_revoked.session.id not in _left()
+
+    shorter = _purge(runner, "--older-than-days", "1")
+    assert shorter["deleted"]["sessions"] == 2
+    assert _left() == {live.session.id}
+    assert set(_purge(runner)["deleted"].values()) == {0}
+
+
+def test_purge_works_in_batches_of_short_transactions(runner, acme):
+    user = acme["agent"]
+    dead = [create_session(user, app_name="mobile", ip=None, user_agent=None).session for _ in range(2500)]
+    for session in dead:
+        session.expires_at = NOW - dt.timedelta(days=60)
+    db.session.commit()
+    commits: list[int] = []
+
+    def count_commit(_session: Session) -> None:
+        commits.append(1)
+
+    event.listen(Session, "after_commit", count_commit)
+    try:
+        report = _purge(runner, "--batch-size", "1000")
+    finally:
+        event.remove(Session, "after_commit", count_commit)
+    assert report["deleted"]["sessions"] == 2500
+    assert len(commits) >= 5  # 1000 + 1000 + 500 sessions, the other tables, the audit event
+    assert _left() == set()
+
+
+def test_sessions_of_deleted_users_are_purged_too(runner, acme):
+    from app.users import delete_user
+
+    gone = _session(acme["agent"], revoked_days_ago=45)
+    delete_user(acme["agent"])
+    db.session.commit()
+    assert db.session.get(UserSession, gone.session.id).user_id is None
+    assert _purge(runner)["deleted"]["sessions"] == 1
+
+
+@pytest.mark.parametrize("options", [("--older-than-days", "0"), ("--batch-size", "0"), ("--older-than-days", "soon")])
+def test_bad_options_are_refused(runner, options):
+    result = runner.invoke(args=["sessions", "purge", *options])
+    assert result.exit_code == 2 and "Invalid value" in result.output
