@@ -43,8 +43,12 @@ test-postgres: $(VENV)/.dev browser
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
+## bench: every benchmark on SQLite (BENCH_DATABASE_URL=postgresql://... for a scratch PostgreSQL database)
 bench: $(VENV)/.dev
 	$(BIN)/python bench/acs.py
+	$(BIN)/python bench/support_list.py
+	$(BIN)/python bench/csv_import.py
+	$(BIN)/python bench/revoke.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

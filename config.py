@@ -57,6 +57,19 @@ class Config:
     #: Failed password sign-ins allowed per email (and per IP, times five) in the window.
     PASSWORD_MAX_FAILURES = int(os.environ.get("PASSWORD_MAX_FAILURES", "5"))
     PASSWORD_FAILURE_WINDOW_SECONDS = int(os.environ.get("PASSWORD_FAILURE_WINDOW_SECONDS", "900"))
+    #: Mobile app redirect URIs (RFC 8252 section 7.1 private-use URI schemes, reverse domain
+    #: name), comma-separated; the app's redirect_uri must equal one of them exactly. Desktop apps
+    #: need no setting: they use loopback redirects (http://127.0.0.1:{port}/...), RFC 8252 7.3.
+    APP_MOBILE_REDIRECT_URIS: tuple[str, ...] = tuple(
+        uri.strip()
+        for uri in os.environ.get("APP_MOBILE_REDIRECT_URIS", "com.example.phone:/oauth2redirect").split(",")
+        if uri.strip()
+    )
+    #: How long an app's one-time authorization code may wait for its exchange.
+    APP_CODE_LIFETIME_SECONDS = int(os.environ.get("APP_CODE_LIFETIME_SECONDS", "60"))
+    #: How many reverse proxies (TLS terminators, load balancers) stand in front of the app and
+    #: set X-Forwarded-For / X-Forwarded-Proto. 0 trusts none of those headers.
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
     #: Metadata URLs must be https, and must not resolve to private addresses.
@@ -79,6 +92,13 @@ class Config:
             )
         if not config["BASE_URL"].startswith(("http://", "https://")):
             raise ConfigError("BASE_URL must start with https:// (or http:// in development).")
+        for uri in config["APP_MOBILE_REDIRECT_URIS"]:
+            scheme, colon, _rest = uri.partition(":")
+            if not colon or "." not in scheme or scheme.lower() in ("http", "https") or "#" in uri:
+                raise ConfigError(
+                    f"APP_MOBILE_REDIRECT_URIS: {uri!r} is not a private-use redirect URI. Use a reverse "
+                    "domain name scheme you own, such as com.example.phone:/oauth2redirect (RFC 8252 7.1)."
+                )
 
 
 class ProductionConfig(Config):

@@ -22,6 +22,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
     configure_logging(app)
+    configure_proxy(app)
     configure_saml()
     configure_extensions(app)
     configure_blueprints(app)
@@ -38,6 +39,16 @@ def configure_logging(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def configure_proxy(app: Flask) -> None:
+    """Behind a TLS proxy, take the client address from X-Forwarded-For (audit events, rate
+    limits). SAML URLs never depend on these headers: they come from BASE_URL."""
+    hops = app.config["TRUSTED_PROXY_COUNT"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def configure_saml() -> None:
     """Fail early on a broken XML stack, a malformed plugin; cache the SAML schemas."""
     from app.idp_plugins import check_registry
@@ -50,11 +61,14 @@ def configure_saml() -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """SQLite: enforce foreign keys, and wait for a lock instead of failing at once."""
+    """SQLite: enforce foreign keys, wait for a lock instead of failing at once, and use the
+    write-ahead log (readers never block the writer; a commit costs no full fsync)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 
@@ -71,9 +85,9 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from app.views import api, auth, errors, portal, saml
+    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, setup, support
 
-    for blueprint in (auth.bp, saml.bp, portal.bp, api.bp):
+    for blueprint in (auth.bp, saml.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
         app.register_blueprint(blueprint)
     if app.config["DEMO_IDP"]:
         from app.demo_idp import views as demo_views

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from flask import has_request_context, request
@@ -10,6 +11,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import AuditEvent
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +54,31 @@ def record(
     db.session.add(event)
     log.info("audit %s %s %s %s", action, outcome, error_code or "", subject_email or "")
     return event
+
+
+def record_many(
+    action: str,
+    subjects: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    account_id: int | None,
+    actor: str | None = None,
+) -> int:
+    """Add one successful event per ``(subject_email, details)`` in one bulk INSERT; returns how many.
+
+    For imports, which change thousands of users at once: one ORM object per event would cost
+    more than the change itself, so this is a Core executemany.
+    """
+    actor_id, actor_name, ip = _request_actor()
+    now = utcnow()
+    rows = [
+        {
+            "created_at": now, "action": action, "outcome": "success", "error_code": None,
+            "account_id": account_id, "actor_user_id": actor_id, "actor": actor or actor_name,
+            "subject_email": email, "connection_id": None, "ip": ip, "details": details,
+        }
+        for email, details in subjects
+    ]
+    if rows:
+        db.session.execute(AuditEvent.__table__.insert(), rows)
+        log.info("audit %s x%d", action, len(rows))
+    return len(rows)

@@ -15,14 +15,23 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app import audit
-from app.connections import ConnectionChangeError, apply_idp_side, create_connection, enable_connection, manual_metadata
+from app.connections import (
+    ConnectionChangeError,
+    create_connection,
+    enable_connection,
+    manual_metadata,
+    refresh_from_metadata_url,
+)
 from app.extensions import db
+from app.imports import ImportReport, import_users, record_refused_import
 from app.models import Account, IdpConnection, User, UserSession
 from app.roles import parse_roles
-from app.saml.core import sp_metadata_xml
+from app.saml.core import MAX_ID, sp_metadata_xml
 from app.saml.metadata import MetadataError, fetch_metadata, parse_idp_metadata
 from app.saml.urls import sp_values
 from app.sessions import revoke_session, revoke_sessions_for_user
+from app.sessions.purge import TARGETS as PURGE_TARGETS
+from app.sessions.purge import PurgePolicy, purge_batch
 from app.timeutil import utcnow
 from app.users import UserError, create_user, deactivate_user, delete_user, find_user_by_email, reactivate_user
 
@@ -83,7 +92,7 @@ def _user(email: str) -> User:
 
 
 def _connection(connection_id: int) -> IdpConnection:
-    connection = db.session.get(IdpConnection, connection_id)
+    connection = db.session.get(IdpConnection, connection_id) if 0 < connection_id <= MAX_ID else None
     if connection is None:
         raise CommandError("CONNECTION_NOT_FOUND", f"no IdP connection {connection_id}")
     return connection
@@ -208,6 +217,65 @@ _status_command("reactivate", lambda user: reactivate_user(user, actor="cli"), "
 _status_command("delete", lambda user: delete_user(user, actor="cli"), "Deleted")
 
 
+#: Files at least this large show a progress bar (on stderr, without --json).
+IMPORT_PROGRESS_BYTES = 1024 * 1024
+
+
+def _import_text(report: ImportReport) -> str:
+    """The import report for people: counts, then every refusal with its line and code."""
+    verb = "Dry run" if report.dry_run else ("Imported" if report.applied else "Nothing imported")
+    lines = [
+        f"{verb} for {report.account_slug}: {report.rows} row(s); create {report.count('create')}, "
+        f"update {report.count('update')}, unchanged {report.count('unchanged')}, refused {report.refused}"
+        + (f"; deactivate {report.count('deactivate')} missing user(s)" if report.deactivate_missing else "")
+        + "."
+    ]
+    if report.file_error:
+        lines.append(f"{report.file_error.code}: {report.file_error.message}")
+    lines += [f"line {issue.line}: {issue.code}: {issue.message}" for issue in report.issues]
+    if report.stopped_early:
+        lines.append(f"Stopped after {report.refused} refused rows: fix these first.")
+    if report.deactivate_missing and report.samples["deactivate"]:
+        lines.append("Missing from the file (deactivated when applied): " + ", ".join(row.email for row in report.samples["deactivate"]))
+    return "\n".join(lines)
+
+
+@users_cli.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--account", "slug", required=True)
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; change nothing.")
+@click.option("--deactivate-missing", is_flag=True, help="Deactivate (and sign out) the account's users missing from the file.")
+@json_option
+@command_errors
+def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: bool, as_json: bool) -> None:
+    """Import users from a CSV file (email,name,roles; roles joined by ';'). All rows or none."""
+    account = _account(slug)
+    size = csv_file.stat().st_size
+    with csv_file.open("rb") as stream:
+        if as_json or size < IMPORT_PROGRESS_BYTES:
+            report = import_users(account, stream, apply=not dry_run, deactivate_missing=deactivate_missing, actor="cli")
+        else:
+            label = "Checking" if dry_run else "Importing"
+            with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
+                report = import_users(
+                    account, stream, apply=not dry_run, deactivate_missing=deactivate_missing, actor="cli",
+                    progress=lambda done: bar.update(done - bar.pos),
+                )
+    if report.applied:
+        db.session.commit()
+    else:
+        db.session.rollback()
+        if not dry_run:
+            record_refused_import(account, report, actor="cli")
+            db.session.commit()
+    data = report.as_dict()
+    if not report.ok:
+        data["error"] = (report.file_error.code if report.file_error else "IMPORT_REFUSED")
+    emit(as_json, data, _import_text(report))
+    if not report.ok:
+        sys.exit(1)
+
+
 # --- idp ------------------------------------------------------------------------------------
 
 @idp_cli.command("add")
@@ -294,16 +362,8 @@ def idp_sp_metadata(connection_id: int, as_json: bool) -> None:
 @command_errors
 def idp_refresh(connection_id: int, as_json: bool) -> None:
     """Re-import a connection's metadata URL: new certificates are added, old ones kept."""
-    from flask import current_app
-
     connection = _connection(connection_id)
-    if not connection.idp_metadata_url:
-        raise CommandError("NO_METADATA_URL", "this connection was not imported from a URL")
-    idp = parse_idp_metadata(
-        fetch_metadata(connection.idp_metadata_url, allow_insecure=current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
-    )
-    added = apply_idp_side(connection, idp)
-    audit.record("connection.refresh", account_id=connection.account_id, connection_id=connection.id, details={"certificates_added": added})
+    added = refresh_from_metadata_url(connection, actor="cli")
     db.session.commit()
     emit(as_json, {**connection_json(connection), "certificates_added": added}, f"{added} new certificate(s).")
 
@@ -338,7 +398,7 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
     if bool(session_id) == bool(email):
         raise CommandError("REVOKE_TARGET", "give exactly one of --id or --user")
     if session_id:
-        session = db.session.get(UserSession, session_id)
+        session = db.session.get(UserSession, session_id) if 0 < session_id <= MAX_ID else None
         if session is None:
             raise CommandError("SESSION_NOT_FOUND", f"no session {session_id}")
         revoked = int(revoke_session(session, "revoked_by_operator"))
@@ -349,6 +409,33 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
         audit.record("session.revoke_all", account_id=user.account_id, subject_email=user.email, details={"revoked": revoked})
     db.session.commit()
     emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
+
+
+@sessions_cli.command("purge")
+@click.option("--older-than-days", "retention_days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Keep sessions that ended more recently than this, for support to see.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True,
+              help="Rows deleted per transaction.")
+@json_option
+@command_errors
+def sessions_purge(retention_days: int, batch_size: int, as_json: bool) -> None:
+    """Delete long-ended sessions, spent replay-cache entries and expired pending requests.
+
+    Safe while the portal serves traffic: short transactions of --batch-size rows each.
+    """
+    policy = PurgePolicy.now(retention_days)
+    deleted = dict.fromkeys(PURGE_TARGETS, 0)
+    for target in PURGE_TARGETS:
+        while True:
+            count = purge_batch(target, policy, batch_size)
+            db.session.commit()
+            deleted[target] += count
+            if count < batch_size:
+                break
+    audit.record("sessions.purge", details={"retention_days": retention_days, **deleted})
+    db.session.commit()
+    emit(as_json, {"deleted": deleted, "retention_days": retention_days},
+         "Deleted " + ", ".join(f"{count} {target.replace('_', ' ')}" for target, count in deleted.items()) + ".")
 
 
 # --- demo -----------------------------------------------------------------------------------

@@ -35,3 +35,13 @@ class LogoutForm(Form):
     """A button that posts to /logout (a GET must never sign anyone out)."""
 
     submit = SubmitField("Sign out")
+
+
+class AppSignInEmailForm(Form):
+    """"Which work email?" for an app's sign-in started without a ``login_hint``. Sent with GET back
+    to ``/sso/app/authorize`` with the app's checked parameters (no CSRF, as for ``SsoStartForm``)."""
+
+    class Meta:
+        csrf = False
+
+    login_hint = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])

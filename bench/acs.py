@@ -13,60 +13,31 @@
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from _shared import BASE_URL, build_app, median_ms  # first: puts the repository on sys.path
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-#: The library's own validator, captured before the app installs the cached-schema one.
+from app.connections import add_certificates, create_connection
+from app.extensions import db
+from app.models import Account, PendingRequest
+from app.models.idp_connection import ENABLED
+from app.saml.certs import certificate_info
+from app.saml.core import binding_hash, saml_settings
+from app.saml.urls import request_data_for, sp_values
+from app.sessions import create_session, find_live_session
+from app.timeutil import utcnow
+from app.users import create_user
+from tests.saml_idp import TestIdP
+
+#: The library's own validator, captured before create_app installs the cached-schema one.
 LIBRARY_VALIDATE_XML = OneLogin_Saml2_XML.validate_xml
-
-import flask_migrate  # noqa: E402
-
-from app import create_app  # noqa: E402
-from app.connections import add_certificates, create_connection  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.models import Account, PendingRequest  # noqa: E402
-from app.models.idp_connection import ENABLED  # noqa: E402
-from app.saml.certs import certificate_info  # noqa: E402
-from app.saml.core import binding_hash, saml_settings  # noqa: E402
-from app.saml.urls import request_data_for, sp_values  # noqa: E402
-from app.sessions import create_session, find_live_session  # noqa: E402
-from app.timeutil import utcnow  # noqa: E402
-from app.users import create_user  # noqa: E402
-from config import TestingConfig, database_url  # noqa: E402
-from tests.saml_idp import TestIdP  # noqa: E402
 
 BINDING = "bench-browser-binding-value-0123456789"
 EMAIL = "bench@acme.example"
-
-
-def build_app(tmp: str):
-    url = os.environ.get("BENCH_DATABASE_URL")
-    settings = type(
-        "BenchConfig", (TestingConfig,),
-        {"SQLALCHEMY_DATABASE_URI": database_url(url) if url else f"sqlite:///{tmp}/bench.db", "BASE_URL": "https://sso.bench"},
-    )
-    os.environ.setdefault("INSTANCE_DIR", tmp)
-    app = create_app(settings)
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        flask_migrate.upgrade()
-    return app
-
-
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
 
 
 def bench_acs(app, idp: TestIdP, count: int) -> None:
@@ -105,7 +76,7 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
         client.delete_cookie("__Host-portal_session", domain="sso.bench")  # a browser signing in afresh
         response = client.post(
             f"/saml/{connection_id}/acs", data=body, content_type="application/x-www-form-urlencoded",
-            base_url="https://sso.bench",
+            base_url=BASE_URL,
         )
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
     full = time.perf_counter() - start
@@ -123,7 +94,7 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
         finally:
             OneLogin_Saml2_XML.validate_xml = cached_validate_xml
 
-    with app.test_request_context(base_url="https://sso.bench"):
+    with app.test_request_context(base_url=BASE_URL):
         library = bare(LIBRARY_VALIDATE_XML)
         library_cached = bare(cached_validate_xml)
 
@@ -149,7 +120,7 @@ def bench_me(app, count: int) -> None:
         samples = []
         for _ in range(count):
             begin = time.perf_counter()
-            response = client.get("/api/v1/me", base_url="https://sso.bench")
+            response = client.get("/api/v1/me", base_url=BASE_URL)
             samples.append(time.perf_counter() - begin)
             assert response.status_code == expected
         return samples

@@ -89,10 +89,11 @@ def _clean_tables(app: Flask) -> Iterator[None]:
 class FreshRequestClient(FlaskClient):
     """In production every request gets a fresh app context, so a fresh ``g``. The tests keep one
     app context open (for database access), which Flask then reuses for each request: forget what
-    flask-login cached in ``g`` so that every request authenticates from scratch, as it would."""
+    flask-login and flask-wtf cached in ``g`` (the user, the session, the CSRF token) so that every
+    request authenticates from scratch and renders its own browser's token, as it would."""
 
     def open(self, *args, **kwargs):
-        for name in ("_login_user", "user_session"):
+        for name in ("_login_user", "user_session", "csrf_token"):
             g.pop(name, None)
         return super().open(*args, **kwargs)
 

@@ -454,3 +454,9 @@ def _csrf(client) -> str:
     marker = 'name="csrf_token" value="'
     start = page.index(marker) + len(marker)
     return page[start : page.index('"', start)]
+
+
+def test_ids_beyond_the_integer_range_are_404_not_500(client, acme, idp):
+    for path in ("/saml/99999999999/metadata", "/saml/99999999999/acs"):
+        assert client.post(path, data={"SAMLResponse": "x"}).status_code in (404, 405)
+        assert client.get(path).status_code in (404, 405)

@@ -140,3 +140,12 @@ def test_cookie_without_https_is_not_host_prefixed(app, monkeypatch):
     monkeypatch.setitem(app.config, "BASE_URL", "http://localhost:5000")
     with app.test_request_context("/"):
         assert session_cookie_name() == "portal_session"
+
+
+def test_losing_the_role_for_the_app_ends_access_at_once(client, acme, signed_in):
+    app_token = create_session(acme["agent"], app_name="desktop", ip=None, user_agent=None).token
+    acme["admin"].roles = "agent"
+    acme["agent"].roles = ""
+    db.session.commit()
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {app_token}"}).status_code == 401

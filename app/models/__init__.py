@@ -1,6 +1,7 @@
 """The models, one module per aggregate. Importing this package registers every table."""
 
 from app.models.account import Account
+from app.models.app_authorization import AppAuthorizationCode, AppAuthorizationRequest
 from app.models.audit_event import AuditEvent
 from app.models.idp_connection import IdpCertificate, IdpConnection
 from app.models.session import PendingRequest, UsedAssertion, UserSession
@@ -8,6 +9,8 @@ from app.models.user import User
 
 __all__ = [
     "Account",
+    "AppAuthorizationCode",
+    "AppAuthorizationRequest",
     "AuditEvent",
     "IdpCertificate",
     "IdpConnection",

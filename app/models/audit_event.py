@@ -23,6 +23,8 @@ class AuditEvent(db.Model):
         Index("ix_audit_events_created_at_id", "created_at", "id"),
         Index("ix_audit_events_account_id_created_at", "account_id", "created_at"),
         Index("ix_audit_events_connection_id_created_at", "connection_id", "created_at"),
+        #: Support's "done by" filter: one actor's events, newest first, paged by (created_at, id).
+        Index("ix_audit_events_actor_created_at_id", "actor", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

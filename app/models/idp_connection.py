@@ -51,7 +51,7 @@ class IdpConnection(db.Model):
         back_populates="connection",
         cascade="all, delete-orphan",
         order_by="IdpCertificate.id",
-        lazy="joined",
+        lazy="selectin",
     )
 
     @property

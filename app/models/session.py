@@ -19,6 +19,8 @@ class UserSession(db.Model):
     __table_args__ = (
         Index("ix_sessions_user_id_created_at", "user_id", "created_at"),
         Index("ix_sessions_created_at_id", "created_at", "id"),
+        #: The support console's list of one account, newest first, paged by (created_at, id).
+        Index("ix_sessions_account_id_created_at_id", "account_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,7 +28,7 @@ class UserSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: Null once the user is deleted (the row stays, revoked, for support and audit).
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     #: ``portal``, ``desktop`` or ``mobile``.
     app: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -84,6 +84,8 @@ _LIBRARY_CODES: dict[int, str] = {
 }
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+#: Largest id an INTEGER column holds on PostgreSQL; a larger one in a URL names nothing.
+MAX_ID = 2**31 - 1
 SIGNATURE_SHORT_NAMES = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": "RSA-SHA256",
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": "RSA-SHA384",
@@ -404,13 +406,12 @@ def consume_response(
     On success the pending request is consumed and the assertion ID is in the replay cache
     (committed), so that the same response never signs anyone in twice, in any worker.
     """
-    connection = db.session.get(IdpConnection, connection_id)
+    connection = db.session.get(IdpConnection, connection_id) if connection_id <= MAX_ID else None
     if connection is None:
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
     if not saml_response:
         raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection.id)
     _raw, root = decode_saml_response(saml_response)
-    check_signatures(root)
 
     in_response_to = root.get("InResponseTo")
     pending = _find_pending(connection, in_response_to, browser_binding) if in_response_to else None
@@ -421,6 +422,7 @@ def consume_response(
         raise SignInError("CONNECTION_DISABLED", f"connection status is {connection.status}")
 
     try:
+        check_signatures(root)
         return _validate(connection, saml_response, root, pending)
     except SignInError as err:
         if pending is not None:

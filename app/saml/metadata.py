@@ -160,15 +160,19 @@ def _refuse_private_host(host: str) -> None:
 def fetch_metadata(url: str, *, allow_insecure: bool = False) -> bytes:
     """Download metadata from ``url``: https only (unless allowed), public addresses only,
     no redirects, at most ``MAX_METADATA_BYTES``, ``FETCH_TIMEOUT_SECONDS`` to answer."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        hostname, _port = parts.hostname, parts.port
+    except ValueError:
+        raise MetadataError("METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://.") from None
+    if parts.scheme not in ("https", "http") or not hostname:
         raise MetadataError("METADATA_URL_INVALID", "Enter the full metadata URL, starting with https://.")
     if parts.scheme != "https" and not allow_insecure:
         raise MetadataError("METADATA_URL_NOT_HTTPS", "The metadata URL must start with https://.")
     if parts.username or parts.password:
         raise MetadataError("METADATA_URL_INVALID", "The metadata URL must not contain a user name or password.")
     if not allow_insecure:
-        _refuse_private_host(parts.hostname)
+        _refuse_private_host(hostname)
     try:
         with requests.get(url, timeout=FETCH_TIMEOUT_SECONDS, allow_redirects=False, stream=True) as response:
             if response.is_redirect:

@@ -92,7 +92,8 @@ def load_user_from_request(req: Request) -> User | None:
             session = None
     else:
         session = find_live_session(req.cookies.get(session_cookie_name()), app_name="portal")
-    if session is None:
+    # Roles are checked on every request: a user who lost the role for this app is out at once.
+    if session is None or session.app not in session.user.apps:
         return None
     g.user_session = session
     return session.user

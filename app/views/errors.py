@@ -26,6 +26,15 @@ def refuse(
 ) -> tuple[str, int]:
     """Roll back whatever the failed attempt started, audit the refusal, show the error page."""
     db.session.rollback()
+    record_refusal(err, action=action, account_id=account_id, connection_id=connection_id)
+    db.session.commit()
+    return render_template(template, code=err.code, message=err.message, **page), err.status
+
+
+def record_refusal(
+    err: SignInError, *, action: str, account_id: int | None = None, connection_id: int | None = None
+) -> None:
+    """Add the audit event of a refused sign-in (code, reason, context). The caller commits."""
     context = dict(err.context)
     audit.record(
         action,
@@ -40,8 +49,6 @@ def refuse(
             **{key: str(value)[:300] for key, value in context.items()},
         },
     )
-    db.session.commit()
-    return render_template(template, code=err.code, message=err.message, **page), err.status
 
 
 def _wants_json() -> bool:

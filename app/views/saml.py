@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import audit
+from app.app_auth import is_app_purpose
 from app.errors import SignInError
 from app.extensions import csrf, db
 from app.models import IdpConnection
@@ -15,12 +16,13 @@ from app.sessions import create_session, find_live_session, revoke_session
 from app.sessions.web import binding_cookie_name, session_cookie_name, set_session_cookie
 from app.setup_tests import record_test_failure, record_test_result
 from app.signin import authorize, email_from_assertion
+from app.views import app_auth
 from app.views.errors import refuse
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
 
-@bp.get("/<int:connection_id>/metadata")
+@bp.get("/<int(max=2147483647):connection_id>/metadata")
 def metadata(connection_id: int) -> Response | tuple[str, int]:
     """SP metadata for one connection (public: the IdP admin or the IdP itself downloads it)."""
     connection = db.session.get(IdpConnection, connection_id)
@@ -31,7 +33,7 @@ def metadata(connection_id: int) -> Response | tuple[str, int]:
 
 # The ACS is exempt from CSRF tokens on purpose: the IdP posts here cross-site. What protects it
 # is the SAML validation itself, with InResponseTo bound to a pending request of this browser.
-@bp.route("/<int:connection_id>/acs", methods=["GET", "POST"])
+@bp.route("/<int(max=2147483647):connection_id>/acs", methods=["GET", "POST"])
 @csrf.exempt
 def acs(connection_id: int) -> Response | tuple[str, int]:
     """Assertion Consumer Service (HTTP-POST binding): validate, match the user, start a session."""
@@ -51,10 +53,14 @@ def acs(connection_id: int) -> Response | tuple[str, int]:
         )
         if verified.purpose == "test":
             return _test_result(verified)
+        if is_app_purpose(verified.purpose):
+            return app_auth.finish_sign_in(verified)
         return _sign_in(verified)
     except SignInError as err:
         if err.context.get("purpose") == "test":
             return _test_failure(connection_id, err)
+        if is_app_purpose(err.context.get("purpose")):
+            return app_auth.refuse_sign_in(err, connection_id)
         return refuse(err, action="signin.sso", connection_id=connection_id)
 
 
