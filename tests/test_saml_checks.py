@@ -51,6 +51,21 @@ def test_response_and_assertion_both_signed_is_accepted(client, acme, idp):
     signed_in(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_response=True)))
 
 
+def test_okta_style_inclusive_namespaces_prefix_list_is_accepted(client, acme, idp):
+    request_id = start_sso(client, EMAIL)
+    saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_response=True, inclusive_prefixes=("xs",))
+    assert b"InclusiveNamespaces" in base64.b64decode(saml)
+    signed_in(post_acs(client, acme["connection"], saml))
+
+
+def test_xpath_inside_a_transform_is_refused(client, acme, idp):
+    request_id = start_sso(client, EMAIL)
+    element = idp.response_element(acme["sp"], email=EMAIL, request_id=request_id)
+    c14n = element.findall(f".//{{{DS}}}Transform")[-1]
+    etree.SubElement(c14n, f"{{{DS}}}XPath").text = "count(//. | //@* | //namespace::*)"
+    refused(post_acs(client, acme["connection"], encode(element)), "SAML_FORBIDDEN_TRANSFORM")
+
+
 def test_connection_that_expects_a_signed_response_accepts_one(client, make_account, make_connection, make_user, idp):
     account = make_account()
     connection = make_connection(account, signed_element="response")

@@ -122,15 +122,21 @@ def build_response(spec: AssertionSpec) -> etree._Element:
     return response
 
 
-def sign_element(element: etree._Element, key_pem: str, cert_pem: str, algorithm: str = "sha256") -> None:
-    """Sign ``element`` in place (enveloped signature right after its Issuer, exclusive c14n)."""
+def sign_element(
+    element: etree._Element, key_pem: str, cert_pem: str, algorithm: str = "sha256",
+    inclusive_prefixes: tuple[str, ...] = (),
+) -> None:
+    """Sign ``element`` in place (enveloped signature right after its Issuer, exclusive c14n,
+    with an InclusiveNamespaces prefix list when given, as Okta and Salesforce send)."""
     sign_method, digest_method = SIGN_METHODS[algorithm]
     signature = xmlsec.template.create(element, xmlsec.constants.TransformExclC14N, sign_method, ns="ds")
     issuer = element.find(f"{{{SAML}}}Issuer")
     issuer.addnext(signature)
     reference = xmlsec.template.add_reference(signature, digest_method, uri="#" + element.get("ID"))
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
-    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    c14n = xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    if inclusive_prefixes:
+        xmlsec.template.transform_add_c14n_inclusive_namespaces(c14n, list(inclusive_prefixes))
     key_info = xmlsec.template.ensure_key_info(signature)
     xmlsec.template.add_x509_data(key_info)
     context = xmlsec.SignatureContext()
@@ -149,14 +155,15 @@ def signed_response(
     sign_assertion: bool = True,
     sign_response: bool = False,
     algorithm: str = "sha256",
+    inclusive_prefixes: tuple[str, ...] = (),
 ) -> etree._Element:
     """Build the Response for ``spec`` and sign the assertion and/or the response."""
     response = build_response(spec)
     assertion = response.find(f"{{{SAML}}}Assertion")
     if sign_assertion and assertion is not None:
-        sign_element(assertion, key_pem, cert_pem, algorithm)
+        sign_element(assertion, key_pem, cert_pem, algorithm, inclusive_prefixes)
     if sign_response:
-        sign_element(response, key_pem, cert_pem, algorithm)
+        sign_element(response, key_pem, cert_pem, algorithm, inclusive_prefixes)
     # xmlsec builds the signature nodes with its own copy of libxml2; re-parse so that lxml can
     # search and edit the whole tree (tests forge responses from it).
     return etree.fromstring(etree.tostring(response))

@@ -27,6 +27,7 @@ C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 #: refused: comments inside a NameID are the classic way to make two parsers read two emails.
 ALLOWED_C14N = frozenset({EXC_C14N, C14N})
 ALLOWED_TRANSFORMS = ALLOWED_C14N | {ENVELOPED}
+INCLUSIVE_NAMESPACES = f"{{{EXC_C14N}}}InclusiveNamespaces"
 
 STRONG_SIGNATURES = frozenset(
     {
@@ -94,6 +95,17 @@ def decode_saml_response(value: str) -> tuple[bytes, etree._Element]:
     return raw, root
 
 
+def _plain_transform(transform: etree._Element) -> bool:
+    """True when the transform carries no parameters but exclusive c14n's InclusiveNamespaces
+    prefix list (Okta, Salesforce and others send one); anything else (an XPath, a stylesheet)
+    is refused."""
+    children = [child for child in transform if not isinstance(child, etree._Comment)]
+    return all(
+        transform.get("Algorithm") == EXC_C14N and child.tag == INCLUSIVE_NAMESPACES and len(child) == 0
+        for child in children
+    )
+
+
 def check_signatures(root: etree._Element) -> None:
     """Refuse signatures we will not verify: odd placement, transforms or weak algorithms.
 
@@ -127,7 +139,7 @@ def check_signatures(root: etree._Element) -> None:
             raise SignInError("SAML_SIGNATURE_INVALID", f"{len(references)} references in one signature")
         reference = references[0]
         for transform in reference.findall("ds:Transforms/ds:Transform", NS):
-            if transform.get("Algorithm") not in ALLOWED_TRANSFORMS or len(transform):
+            if transform.get("Algorithm") not in ALLOWED_TRANSFORMS or not _plain_transform(transform):
                 raise SignInError(
                     "SAML_FORBIDDEN_TRANSFORM", f"transform {transform.get('Algorithm')} not allowed"
                 )
