@@ -27,6 +27,7 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.errors import SignInError
 from app.extensions import db
@@ -406,7 +407,11 @@ def consume_response(
     On success the pending request is consumed and the assertion ID is in the replay cache
     (committed), so that the same response never signs anyone in twice, in any worker.
     """
-    connection = db.session.get(IdpConnection, connection_id) if connection_id <= MAX_ID else None
+    connection = (
+        db.session.get(IdpConnection, connection_id, options=[joinedload(IdpConnection.certificates)])
+        if connection_id <= MAX_ID
+        else None
+    )
     if connection is None:
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
     if not saml_response:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import contains_eager
 
 from app.extensions import db
-from app.models import Account, User, UserSession
+from app.models import User, UserSession
 from app.models.user import ACTIVE
 from app.timeutil import utcnow
 
@@ -82,20 +83,20 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
         return None
     now = utcnow()
     # One query brings the session, its user and the user's account (which every page shows).
-    row = db.session.execute(
-        select(UserSession, User, Account)
-        .join(User, User.id == UserSession.user_id)
-        .join(Account, Account.id == User.account_id)
+    session = db.session.scalar(
+        select(UserSession)
+        .join(UserSession.user)
+        .join(User.account)
+        .options(contains_eager(UserSession.user).contains_eager(User.account))
         .where(
             UserSession.token_hash == hash_token(token),
             UserSession.revoked_at.is_(None),
             UserSession.expires_at > now,
             User.status == ACTIVE,
         )
-    ).first()
-    if row is None:
+    )
+    if session is None:
         return None
-    session = row[0]
     if app_name is not None and session.app != app_name:
         return None
     touch_interval = dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
