@@ -261,12 +261,25 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
+def new_page(browser) -> Iterator[Callable[[], object]]:
+    """Open a tab in a browser context of its own (own cookies: another person's browser)."""
+    contexts = []
+
+    def open_tab() -> object:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page) -> object:
+    return new_page()
 
 
 def screenshot(page, name: str) -> Path:

@@ -24,39 +24,34 @@ def demo(live_server):
     return live_server
 
 
-def test_deactivated_user_is_signed_out_at_their_next_click(demo, browser, page):
-    erin_context = browser.new_context(viewport={"width": 1200, "height": 900})
-    try:
-        erin = erin_context.new_page()
-        erin.set_default_timeout(10_000)
-        demo_sign_in(erin, demo.url, "erin@demo.example")
-        assert erin.text_content("[data-testid=portal-email]") == "erin@demo.example"
+def test_deactivated_user_is_signed_out_at_their_next_click(demo, new_page, page):
+    erin = new_page()
+    demo_sign_in(erin, demo.url, "erin@demo.example")
+    assert erin.text_content("[data-testid=portal-email]") == "erin@demo.example"
 
-        demo_sign_in(page, demo.url, "alice@demo.example")
-        page.click("[data-testid=nav-users]")
-        page.wait_for_url("**/admin/users")
-        page.fill("[data-testid=user-search]", "erin")
-        page.click("[data-testid=user-filter-submit]")
-        page.click("[data-testid=user-row][data-email='erin@demo.example'] a")
-        assert page.text_content("[data-testid=live-sessions]").strip() == "1 session"
-        page.click("[data-testid=deactivate]")
-        page.wait_for_selector("[data-testid=confirm-deactivate]")
-        screenshot(page, "20-admin-confirm-deactivate")
-        page.click("[data-testid=confirm]")
-        page.wait_for_selector("text=1 session(s) signed out everywhere")
-        assert page.text_content("[data-testid=user-status]").strip() == "deactivated"
-        screenshot(page, "21-admin-user-deactivated")
+    demo_sign_in(page, demo.url, "alice@demo.example")
+    page.click("[data-testid=nav-users]")
+    page.wait_for_url("**/admin/users")
+    page.fill("[data-testid=user-search]", "erin")
+    page.click("[data-testid=user-filter-submit]")
+    page.click("[data-testid=user-row][data-email='erin@demo.example'] a")
+    assert page.text_content("[data-testid=live-sessions]").strip() == "1 session"
+    page.click("[data-testid=deactivate]")
+    page.wait_for_selector("[data-testid=confirm-deactivate]")
+    screenshot(page, "20-admin-confirm-deactivate")
+    page.click("[data-testid=confirm]")
+    page.wait_for_selector("text=1 session(s) signed out everywhere")
+    assert page.text_content("[data-testid=user-status]").strip() == "deactivated"
+    screenshot(page, "21-admin-user-deactivated")
 
-        erin.click("[data-testid=nav-my-sessions]")
-        erin.wait_for_url(lambda url: "/login?next=" in url)
-        assert erin.locator("[data-testid=sso-form]").is_visible()
-        screenshot(erin, "22-deactivated-user-back-at-sign-in")
+    erin.click("[data-testid=nav-my-sessions]")
+    erin.wait_for_url(lambda url: "/login?next=" in url)
+    assert erin.locator("[data-testid=sso-form]").is_visible()
+    screenshot(erin, "22-deactivated-user-back-at-sign-in")
 
-        erin.fill("#sso-email", "erin@demo.example")
-        erin.click("[data-testid=sso-submit]")
-        erin.fill("#other_email", "erin@demo.example")
-        erin.click("[data-testid=demo-signin-other]")
-        erin.wait_for_selector("[data-testid=error-code]")
-        assert erin.text_content("[data-testid=error-code]") == "USER_DEACTIVATED"
-    finally:
-        erin_context.close()
+    erin.fill("#sso-email", "erin@demo.example")
+    erin.click("[data-testid=sso-submit]")
+    erin.fill("#other_email", "erin@demo.example")
+    erin.click("[data-testid=demo-signin-other]")
+    erin.wait_for_selector("[data-testid=error-code]")
+    assert erin.text_content("[data-testid=error-code]") == "USER_DEACTIVATED"

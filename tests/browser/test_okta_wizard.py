@@ -39,7 +39,7 @@ def _sign_in_at_demo_idp(page, email: str) -> None:
     page.click("[data-testid=demo-signin-other]")
 
 
-def test_admin_connects_okta_then_a_user_signs_in(okta_co, page, browser):
+def test_admin_connects_okta_then_a_user_signs_in(okta_co, page, new_page):
     url = okta_co.url
 
     # The first admin signs in with a password and opens the SSO setup.
@@ -116,9 +116,7 @@ def test_admin_connects_okta_then_a_user_signs_in(okta_co, page, browser):
     screenshot(page, "wizard-08-enabled")
 
     # A user of the account signs in through SSO in another browser.
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    user_page = context.new_page()
-    user_page.set_default_timeout(10_000)
+    user_page = new_page()
     user_page.goto(f"{url}/login")
     user_page.fill("#sso-email", USER)
     user_page.click("[data-testid=sso-submit]")
@@ -126,7 +124,6 @@ def test_admin_connects_okta_then_a_user_signs_in(okta_co, page, browser):
     user_page.wait_for_url("**/portal/")
     assert user_page.text_content("[data-testid=portal-email]") == USER
     screenshot(user_page, "wizard-09-user-signed-in")
-    context.close()
 
     # The admin sees that sign-in in the connection's diagnostics, and may now require SSO.
     page.reload()

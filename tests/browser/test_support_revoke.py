@@ -24,39 +24,34 @@ def demo(live_server):
     return live_server
 
 
-def test_staff_finds_a_session_by_email_and_revokes_it(demo, browser, page):
-    alice_context = browser.new_context(viewport={"width": 1200, "height": 900})
-    try:
-        alice = alice_context.new_page()
-        alice.set_default_timeout(10_000)
-        demo_sign_in(alice, demo.url, "alice@demo.example")
+def test_staff_finds_a_session_by_email_and_revokes_it(demo, new_page, page):
+    alice = new_page()
+    demo_sign_in(alice, demo.url, "alice@demo.example")
 
-        demo_sign_in(page, demo.url, "sam@demo.example")
-        page.click("[data-testid=nav-support]")
-        page.wait_for_url("**/support/sessions")
-        page.fill("[data-testid=filter-email]", "alice@demo.example")
-        page.select_option("[data-testid=filter-state]", "active")
-        page.click("[data-testid=filter-submit]")
-        page.wait_for_url("**/support/sessions?*email=alice%40demo.example*")
-        rows = page.locator("[data-testid=session-row]")
-        assert rows.count() == 1
-        screenshot(page, "30-support-sessions-by-email")
-        rows.first.locator("[data-testid=session-link]").click()
-        assert page.text_content("[data-testid=detail-email]").strip() == "alice@demo.example"
-        screenshot(page, "31-support-session-detail")
-        page.click("[data-testid=revoke-session]")
-        page.wait_for_selector("text=is revoked: its next request is refused")
-        assert page.get_attribute("[data-testid=session-state]", "data-state") == "revoked"
-        assert "revoked_by_support" in page.text_content("[data-testid=detail-revoked]")
-        screenshot(page, "32-support-session-revoked")
+    demo_sign_in(page, demo.url, "sam@demo.example")
+    page.click("[data-testid=nav-support]")
+    page.wait_for_url("**/support/sessions")
+    page.fill("[data-testid=filter-email]", "alice@demo.example")
+    page.select_option("[data-testid=filter-state]", "active")
+    page.click("[data-testid=filter-submit]")
+    page.wait_for_url("**/support/sessions?*email=alice%40demo.example*")
+    rows = page.locator("[data-testid=session-row]")
+    assert rows.count() == 1
+    screenshot(page, "30-support-sessions-by-email")
+    rows.first.locator("[data-testid=session-link]").click()
+    assert page.text_content("[data-testid=detail-email]").strip() == "alice@demo.example"
+    screenshot(page, "31-support-session-detail")
+    page.click("[data-testid=revoke-session]")
+    page.wait_for_selector("text=is revoked: its next request is refused")
+    assert page.get_attribute("[data-testid=session-state]", "data-state") == "revoked"
+    assert "revoked_by_support" in page.text_content("[data-testid=detail-revoked]")
+    screenshot(page, "32-support-session-revoked")
 
-        alice.click("[data-testid=nav-users]")
-        alice.wait_for_url(lambda url: "/login?next=" in url)
-        assert alice.locator("[data-testid=sso-form]").is_visible()
+    alice.click("[data-testid=nav-users]")
+    alice.wait_for_url(lambda url: "/login?next=" in url)
+    assert alice.locator("[data-testid=sso-form]").is_visible()
 
-        page.click("[data-testid=support-audit]")
-        page.fill("[data-testid=audit-action]", "session.revoke")
-        page.click("[data-testid=audit-submit]")
-        assert page.locator("[data-testid=audit-row][data-action='session.revoke']").count() == 1
-    finally:
-        alice_context.close()
+    page.click("[data-testid=support-audit]")
+    page.fill("[data-testid=audit-action]", "session.revoke")
+    page.click("[data-testid=audit-submit]")
+    assert page.locator("[data-testid=audit-row][data-action='session.revoke']").count() == 1
