@@ -78,20 +78,11 @@ def populate(sessions: int, audit_events: int) -> None:
     analyze()
 
 
-def cursor_at(position: int) -> Cursor:
-    """The cursor a staff member would hold after paging down to ``position``."""
+def cursor_at(position: int, model=UserSession) -> Cursor:
+    """The cursor a staff member would hold after paging down to ``position`` (sessions or audit log)."""
     row = db.session.execute(
-        select(UserSession.created_at, UserSession.id)
-        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
-        .offset(position - 1).limit(1)
-    ).one()
-    return Cursor(row.created_at, row.id)
-
-
-def audit_cursor_at(position: int) -> Cursor:
-    row = db.session.execute(
-        select(AuditEvent.created_at, AuditEvent.id)
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        select(model.created_at, model.id)
+        .order_by(model.created_at.desc(), model.id.desc())
         .offset(position - 1).limit(1)
     ).one()
     return Cursor(row.created_at, row.id)
@@ -181,7 +172,7 @@ def main() -> None:
                 print(f"  {label:40} {query_ms:8.2f} {page_ms:8.2f} {deep_ms:22.2f}")
 
             print(f"\nOther support pages over {args.audit_events:,} audit events and {ACCOUNTS} accounts, median of {args.repeat} (ms)")
-            audit_middle = audit_cursor_at(args.audit_events // 2).encode()
+            audit_middle = cursor_at(args.audit_events // 2, AuditEvent).encode()
             others = [
                 ("audit log, first page", "/support/audit", {}),
                 (f"audit log, page at row {args.audit_events // 2:,}", "/support/audit", {"after": audit_middle}),
