@@ -72,9 +72,17 @@ def record_many(
     now = utcnow()
     rows = [
         {
-            "created_at": now, "action": action, "outcome": "success", "error_code": None,
-            "account_id": account_id, "actor_user_id": actor_id, "actor": actor or actor_name,
-            "subject_email": email, "connection_id": None, "ip": ip, "details": details,
+            "created_at": now,
+            "action": action,
+            "outcome": "success",
+            "error_code": None,
+            "account_id": account_id,
+            "actor_user_id": actor_id,
+            "actor": actor or actor_name,
+            "subject_email": email,
+            "connection_id": None,
+            "ip": ip,
+            "details": details,
         }
         for email, details in subjects
     ]

@@ -27,37 +27,117 @@ _CODES = [
     ErrorCode("SAML_DOCTYPE", 400, _SAML_BAD),
     ErrorCode("SAML_TOO_LARGE", 413, "The sign-in answer was too large to accept."),
     ErrorCode("SAML_FORBIDDEN_TRANSFORM", 400, _SAML_BAD),
-    ErrorCode("SAML_WEAK_ALGORITHM", 400, "Your identity provider signed the answer with an outdated algorithm (SHA-1). Your administrator must switch it to SHA-256."),
+    ErrorCode(
+        "SAML_WEAK_ALGORITHM",
+        400,
+        "Your identity provider signed the answer with an outdated algorithm (SHA-1). Your administrator must switch it to SHA-256.",
+    ),
     ErrorCode("SAML_SIGNATURE_INVALID", 400, _SAML_BAD),
     ErrorCode("SAML_UNSIGNED", 400, _SAML_BAD),
     ErrorCode("SAML_AUDIENCE_MISSING", 400, _SAML_BAD),
-    ErrorCode("SAML_AUDIENCE_MISMATCH", 400, "Your identity provider sent the answer for a different application. Your administrator must check the Entity ID / Audience setting."),
+    ErrorCode(
+        "SAML_AUDIENCE_MISMATCH",
+        400,
+        "Your identity provider sent the answer for a different application. Your administrator must check the Entity ID / Audience setting.",
+    ),
     ErrorCode("SAML_DESTINATION_MISSING", 400, _SAML_BAD),
-    ErrorCode("SAML_DESTINATION_MISMATCH", 400, "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting."),
-    ErrorCode("SAML_RECIPIENT_MISMATCH", 400, "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting."),
+    ErrorCode(
+        "SAML_DESTINATION_MISMATCH",
+        400,
+        "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting.",
+    ),
+    ErrorCode(
+        "SAML_RECIPIENT_MISMATCH",
+        400,
+        "Your identity provider sent the answer to a different address. Your administrator must check the ACS URL setting.",
+    ),
     ErrorCode("SAML_ISSUER_MISMATCH", 400, _SAML_BAD),
-    ErrorCode("SAML_IN_RESPONSE_TO_MISMATCH", 400, "This sign-in answer does not belong to a sign-in started in this browser. Please start the sign-in again."),
-    ErrorCode("SAML_UNSOLICITED", 400, "Sign-in from your identity provider's app launcher is not enabled. Please start from the sign-in page."),
+    ErrorCode(
+        "SAML_IN_RESPONSE_TO_MISMATCH",
+        400,
+        "This sign-in answer does not belong to a sign-in started in this browser. Please start the sign-in again.",
+    ),
+    ErrorCode(
+        "SAML_UNSOLICITED",
+        400,
+        "Sign-in from your identity provider's app launcher is not enabled. Please start from the sign-in page.",
+    ),
     ErrorCode("SAML_REPLAY", 400, "This sign-in answer was already used. Please start the sign-in again."),
-    ErrorCode("SAML_EXPIRED", 400, "The sign-in answer has expired. Please start the sign-in again (if it keeps happening, a clock may be wrong)."),
-    ErrorCode("SAML_NOT_YET_VALID", 400, "The sign-in answer is not valid yet. A clock may be wrong; please try again in a minute."),
-    ErrorCode("SAML_STATUS_ERROR", 400, "Your identity provider did not sign you in. It may not have given you access to this application; ask your administrator."),
-    ErrorCode("SAML_NO_EMAIL", 400, "Your identity provider did not send your email address. Your administrator must add it to the SAML settings."),
+    ErrorCode(
+        "SAML_EXPIRED",
+        400,
+        "The sign-in answer has expired. Please start the sign-in again (if it keeps happening, a clock may be wrong).",
+    ),
+    ErrorCode(
+        "SAML_NOT_YET_VALID",
+        400,
+        "The sign-in answer is not valid yet. A clock may be wrong; please try again in a minute.",
+    ),
+    ErrorCode(
+        "SAML_STATUS_ERROR",
+        400,
+        "Your identity provider did not sign you in. It may not have given you access to this application; ask your administrator.",
+    ),
+    ErrorCode(
+        "SAML_NO_EMAIL",
+        400,
+        "Your identity provider did not send your email address. Your administrator must add it to the SAML settings.",
+    ),
     ErrorCode("SAML_INVALID", 400, _SAML_BAD),
-    ErrorCode("SAML_SESSION_CONFLICT", 409, "You are already signed in as someone else in this browser. Sign out first, then try again."),
-    ErrorCode("ACS_METHOD_NOT_ALLOWED", 405, "This address only accepts sign-in answers posted by your identity provider. Please start from the sign-in page."),
+    ErrorCode(
+        "SAML_SESSION_CONFLICT",
+        409,
+        "You are already signed in as someone else in this browser. Sign out first, then try again.",
+    ),
+    ErrorCode(
+        "ACS_METHOD_NOT_ALLOWED",
+        405,
+        "This address only accepts sign-in answers posted by your identity provider. Please start from the sign-in page.",
+    ),
     ErrorCode("CONNECTION_NOT_FOUND", 404, "This single sign-on connection does not exist."),
-    ErrorCode("CONNECTION_DISABLED", 403, "Single sign-on through this connection is turned off. Ask your company's administrator."),
-    ErrorCode("SSO_NOT_CONFIGURED", 404, "We could not find single sign-on for this email address. Check the address, or ask your company's administrator."),
-    ErrorCode("USER_NOT_FOUND", 403, "Your identity provider signed you in, but there is no user with your email address in this product. Ask your company's administrator to add you."),
+    ErrorCode(
+        "CONNECTION_DISABLED",
+        403,
+        "Single sign-on through this connection is turned off. Ask your company's administrator.",
+    ),
+    ErrorCode(
+        "SSO_NOT_CONFIGURED",
+        404,
+        "We could not find single sign-on for this email address. Check the address, or ask your company's administrator.",
+    ),
+    ErrorCode(
+        "USER_NOT_FOUND",
+        403,
+        "Your identity provider signed you in, but there is no user with your email address in this product. Ask your company's administrator to add you.",
+    ),
     ErrorCode("USER_DEACTIVATED", 403, "Your user has been deactivated. Ask your company's administrator."),
-    ErrorCode("NO_ROLE_FOR_APP", 403, "Your user does not have access to this app. Ask your company's administrator for a role that includes it."),
+    ErrorCode(
+        "NO_ROLE_FOR_APP",
+        403,
+        "Your user does not have access to this app. Ask your company's administrator for a role that includes it.",
+    ),
     ErrorCode("BAD_REDIRECT", 400, "The address to return to after sign-in is not allowed."),
     ErrorCode("UNKNOWN_APP", 400, "Unknown app."),
-    ErrorCode("APP_REQUEST_INVALID", 400, "The app's sign-in request was incomplete or malformed. Close this window and start the sign-in again from the app; if it keeps happening, the app needs an update."),
-    ErrorCode("APP_REDIRECT_URI_INVALID", 400, "The app asked to be sent back to an address that is not allowed, so the sign-in stopped here. Close this window; if it keeps happening, the app needs an update."),
-    ErrorCode("APP_PKCE_REQUIRED", 400, "The app did not protect its sign-in request as required (PKCE with S256). Close this window; the app needs an update."),
-    ErrorCode("APP_AUTHORIZATION_EXPIRED", 400, "This app sign-in has expired or was already finished. Start the sign-in again from the app."),
+    ErrorCode(
+        "APP_REQUEST_INVALID",
+        400,
+        "The app's sign-in request was incomplete or malformed. Close this window and start the sign-in again from the app; if it keeps happening, the app needs an update.",
+    ),
+    ErrorCode(
+        "APP_REDIRECT_URI_INVALID",
+        400,
+        "The app asked to be sent back to an address that is not allowed, so the sign-in stopped here. Close this window; if it keeps happening, the app needs an update.",
+    ),
+    ErrorCode(
+        "APP_PKCE_REQUIRED",
+        400,
+        "The app did not protect its sign-in request as required (PKCE with S256). Close this window; the app needs an update.",
+    ),
+    ErrorCode(
+        "APP_AUTHORIZATION_EXPIRED",
+        400,
+        "This app sign-in has expired or was already finished. Start the sign-in again from the app.",
+    ),
     ErrorCode("INVALID_CREDENTIALS", 401, "The email or password is wrong."),
     ErrorCode("SSO_REQUIRED", 403, "Your company requires you to sign in with SSO."),
     ErrorCode("LOGIN_RATE_LIMITED", 429, "Too many failed attempts. Wait a few minutes and try again."),
@@ -66,23 +146,31 @@ _CODES = [
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _CODES}
 
 
-class SignInError(Exception):
+class CodedError(Exception):
+    """The base of every refusal a service raises: a stable ``code`` that scripts and tests rely
+    on, and a ``message`` a person can act on. Views and commands catch this one class."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SignInError(CodedError):
     """A refused sign-in: a stable code for the person, details for the admin's audit trail."""
 
     def __init__(self, code: str, detail: str = "", **context: Any) -> None:
         if code not in ERROR_CODES:
-            raise ValueError(f"unknown error code {code}")
-        super().__init__(f"{code}: {detail}")
-        self.code = code
+            raise KeyError(f"unknown error code {code}")
+        super().__init__(code, ERROR_CODES[code].message)
         #: For the audit event only.
         self.detail = detail
         #: Extra facts for the audit event (email, connection id, ...).
         self.context = context
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
     @property
     def status(self) -> int:
         return ERROR_CODES[self.code].status
-
-    @property
-    def message(self) -> str:
-        return ERROR_CODES[self.code].message

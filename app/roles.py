@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.errors import CodedError
+
 #: The product's apps.
 APPS: tuple[str, ...] = ("portal", "desktop", "mobile")
 
@@ -28,10 +30,10 @@ def apps_for_roles(roles: list[str] | tuple[str, ...] | set[str]) -> frozenset[s
 
 
 def parse_roles(text: str, *, allow_staff: bool = False) -> list[str]:
-    """Split ``admin,agent`` (or ``admin;agent``) into a sorted list; raise ValueError on an unknown role."""
+    """Split ``admin,agent`` (or ``admin;agent``) into a sorted list; refuse an unknown role."""
     allowed = ROLE_APPS if allow_staff else CUSTOMER_ROLES
     roles = sorted({part.strip().lower() for part in text.replace(";", ",").split(",") if part.strip()})
     unknown = [role for role in roles if role not in allowed]
     if unknown:
-        raise ValueError(f"unknown role {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise CodedError("ROLE_UNKNOWN", f"unknown role {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
     return roles

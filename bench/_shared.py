@@ -48,7 +48,8 @@ def build_app(tmp: str) -> Flask:
     """The app on an empty schema built by the migrations (as production gets it)."""
     url = os.environ.get("BENCH_DATABASE_URL")
     settings = type(
-        "BenchConfig", (TestingConfig,),
+        "BenchConfig",
+        (TestingConfig,),
         {"SQLALCHEMY_DATABASE_URI": database_url(url) if url else f"sqlite:///{tmp}/bench.db", "BASE_URL": BASE_URL},
     )
     os.environ.setdefault("INSTANCE_DIR", tmp)

@@ -21,16 +21,16 @@ from _shared import BASE_URL, build_app, median_ms  # first: puts the repository
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from app.connections import add_certificates, create_connection
 from app.extensions import db
 from app.models import Account, PendingRequest
 from app.models.idp_connection import ENABLED
 from app.saml.certs import certificate_info
 from app.saml.core import binding_hash, saml_settings
 from app.saml.urls import request_data_for, sp_values
+from app.services.connections import add_certificates, create_connection
+from app.services.users import create_user
 from app.sessions import create_session, find_live_session
 from app.timeutil import utcnow
-from app.users import create_user
 from tests.saml_idp import TestIdP
 
 #: The library's own validator, captured before create_app installs the cached-schema one.
@@ -56,9 +56,16 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
         now = utcnow()
         request_ids = [f"_bench{i:06d}" for i in range(count)]
         db.session.add_all(
-            PendingRequest(id=rid, connection_id=connection.id, app="portal", next_path="/portal/",
-                           browser_binding_hash=binding_hash(BINDING), purpose="login", created_at=now,
-                           expires_at=now.replace(year=now.year + 1))
+            PendingRequest(
+                id=rid,
+                connection_id=connection.id,
+                app="portal",
+                next_path="/portal/",
+                browser_binding_hash=binding_hash(BINDING),
+                purpose="login",
+                created_at=now,
+                expires_at=now.replace(year=now.year + 1),
+            )
             for rid in request_ids
         )
         db.session.commit()
@@ -75,7 +82,9 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
     for body in bodies:
         client.delete_cookie("__Host-portal_session", domain="sso.bench")  # a browser signing in afresh
         response = client.post(
-            f"/saml/{connection_id}/acs", data=body, content_type="application/x-www-form-urlencoded",
+            f"/saml/{connection_id}/acs",
+            data=body,
+            content_type="application/x-www-form-urlencoded",
             base_url=BASE_URL,
         )
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
@@ -89,7 +98,9 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
         try:
             begin = time.perf_counter()
             for saml, rid in zip(responses, request_ids, strict=True):
-                assert OneLogin_Saml2_Response(settings, saml).is_valid(request_data, request_id=rid, raise_exceptions=True)
+                assert OneLogin_Saml2_Response(settings, saml).is_valid(
+                    request_data, request_id=rid, raise_exceptions=True
+                )
             return time.perf_counter() - begin
         finally:
             OneLogin_Saml2_XML.validate_xml = cached_validate_xml
@@ -100,15 +111,19 @@ def bench_acs(app, idp: TestIdP, count: int) -> None:
 
     print(f"ACS, {count} responses (Response + Assertion signed, RSA-SHA256)")
     print(f"  full ACS request through the app     {count / full:8.1f} req/s   ({full / count * 1000:.2f} ms each)")
-    print(f"  baseline: bare is_valid (library)    {count / library:8.1f} /s       ({library / count * 1000:.2f} ms each)")
-    print(f"  for reference: is_valid with cached  {count / library_cached:8.1f} /s       ({library_cached / count * 1000:.2f} ms each)")
+    print(
+        f"  baseline: bare is_valid (library)    {count / library:8.1f} /s       ({library / count * 1000:.2f} ms each)"
+    )
+    print(
+        f"  for reference: is_valid with cached  {count / library_cached:8.1f} /s       ({library_cached / count * 1000:.2f} ms each)"
+    )
     verdict = "meets" if full <= library else "MISSES"
     print(f"  -> full request / bare library = {library / full:.2f}x the speed ({verdict} the target of >= 1.0x)")
 
 
 def bench_me(app, count: int) -> None:
     with app.app_context():
-        from app.users import find_user_by_email
+        from app.services.users import find_user_by_email
 
         token = create_session(find_user_by_email(EMAIL), app_name="portal", ip=None, user_agent=None).token
         db.session.commit()

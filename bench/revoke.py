@@ -27,9 +27,9 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Account, User, UserSession
 from app.models.user import ACTIVE
+from app.services.users import deactivate_user
 from app.sessions import create_session, hash_token, revoke_session, revoke_sessions_for_user
 from app.timeutil import utcnow
-from app.users import deactivate_user
 
 USERS = 10_000
 
@@ -38,26 +38,45 @@ def populate(background: int, own: int) -> tuple[int, list[str]]:
     """Other users' sessions, then one user (id 1) with ``own`` live sessions; returns their tokens."""
     now = utcnow()
     rng = random.Random(7)
-    bulk_load(Account.__table__, ("id", "slug", "name", "sso_required", "created_at"), [(1, "acme", "Acme", False, now)])
-    bulk_load(User.__table__, ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
-              ((n, 1, f"user{n}@acme.example", "", "admin,agent", ACTIVE, now, now) for n in range(1, USERS + 1)))
+    bulk_load(
+        Account.__table__, ("id", "slug", "name", "sso_required", "created_at"), [(1, "acme", "Acme", False, now)]
+    )
+    bulk_load(
+        User.__table__,
+        ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
+        ((n, 1, f"user{n}@acme.example", "", "admin,agent", ACTIVE, now, now) for n in range(1, USERS + 1)),
+    )
     tokens = [f"bench-token-{n:06d}" for n in range(own)]
     apps = ("portal", "desktop", "mobile")
 
     def rows():
         for n in range(1, background + 1):
             created = now - dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 20))
-            yield (n, f"{n:064x}", rng.randrange(2, USERS + 1), 1, apps[n % 3], created, created, created + dt.timedelta(days=21))
+            yield (
+                n,
+                f"{n:064x}",
+                rng.randrange(2, USERS + 1),
+                1,
+                apps[n % 3],
+                created,
+                created,
+                created + dt.timedelta(days=21),
+            )
         for n, token in enumerate(tokens, start=background + 1):
             created = now - dt.timedelta(minutes=n % 1000)
             yield (n, hash_token(token), 1, 1, apps[n % 3], created, created, created + dt.timedelta(days=21))
 
-    bulk_load(UserSession.__table__, ("id", "token_hash", "user_id", "account_id", "app", "created_at", "last_used_at",
-                                      "expires_at"), rows())
+    bulk_load(
+        UserSession.__table__,
+        ("id", "token_hash", "user_id", "account_id", "app", "created_at", "last_used_at", "expires_at"),
+        rows(),
+    )
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as connection:
             for table in ("accounts", "users", "sessions"):
-                connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                )
     analyze()
     return 1, tokens
 
@@ -110,8 +129,12 @@ def main() -> None:
 
             def support_post() -> None:
                 response = staff_browser.post(
-                    f"/support/users/{user_id}/revoke-sessions", data={"csrf_token": csrf}, base_url=BASE_URL,
-                    headers={"Referer": f"{BASE_URL}/support/sessions"},  # as the browser sends it (CSRF check on https)
+                    f"/support/users/{user_id}/revoke-sessions",
+                    data={"csrf_token": csrf},
+                    base_url=BASE_URL,
+                    headers={
+                        "Referer": f"{BASE_URL}/support/sessions"
+                    },  # as the browser sends it (CSRF check on https)
                 )
                 assert response.status_code == 302, response.status_code
 
@@ -149,10 +172,14 @@ def main() -> None:
             deactivate()
             after = sum(accepted(token) for token in sample)
 
-    print(f"\nRevoking every session of a user with {args.sessions:,} sessions, among {args.background:,} others (median, ms)")
+    print(
+        f"\nRevoking every session of a user with {args.sessions:,} sessions, among {args.background:,} others (median, ms)"
+    )
     for label, samples in results:
         print(f"  {label:45} {median_ms(samples):8.2f}")
-    print(f"  -> tokens accepted before / after: {before}/{len(sample)} / {after}/{len(sample)} (portal cookie and app bearer tokens)")
+    print(
+        f"  -> tokens accepted before / after: {before}/{len(sample)} / {after}/{len(sample)} (portal cookie and app bearer tokens)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ OFFSET pagination, first page and pages deep in the list, and the filtered pages
 
 The data: 200 accounts, 50,000 users, sessions created over a year (newest ids newest), each used
 for up to 30 days, expiring 21 days after its last use, 15% revoked; portal, desktop and mobile.
-Figures are medians. "query" is the page's SQL as the app runs it (``app.support_queries``);
+Figures are medians. "query" is the page's SQL as the app runs it (``app.services.session_queries``);
 "page" is the whole GET /support/sessions request of a signed-in staff member, HTML included.
 The audit log (500,000 events) and the accounts page are measured the same way.
 Target: every support page under 50 ms.
@@ -27,8 +27,9 @@ from sqlalchemy import select, tuple_
 from app.extensions import db
 from app.models import Account, AuditEvent, User, UserSession
 from app.models.user import ACTIVE
+from app.services.listing import PAGE_SIZE, Cursor
+from app.services.session_queries import SessionFilters, list_sessions
 from app.sessions import create_session
-from app.support_queries import PAGE_SIZE, Cursor, SessionFilters, list_sessions
 from app.timeutil import utcnow
 
 ACCOUNTS = 200
@@ -39,12 +40,29 @@ APPS = ("portal", "portal", "desktop", "desktop", "mobile")
 def populate(sessions: int, audit_events: int) -> None:
     now = utcnow()
     rng = random.Random(4)
-    bulk_load(Account.__table__, ("id", "slug", "name", "sso_required", "created_at"),
-              ((n, f"acct{n}", f"Account {n}", False, now) for n in range(1, ACCOUNTS + 1)))
+    bulk_load(
+        Account.__table__,
+        ("id", "slug", "name", "sso_required", "created_at"),
+        ((n, f"acct{n}", f"Account {n}", False, now) for n in range(1, ACCOUNTS + 1)),
+    )
     users = User.__table__
-    bulk_load(users, ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
-              ((n, n % ACCOUNTS + 1, f"user{n}@acct{n % ACCOUNTS + 1}.example", f"User {n}", "admin,agent", ACTIVE, now, now)
-               for n in range(1, USERS + 1)))
+    bulk_load(
+        users,
+        ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
+        (
+            (
+                n,
+                n % ACCOUNTS + 1,
+                f"user{n}@acct{n % ACCOUNTS + 1}.example",
+                f"User {n}",
+                "admin,agent",
+                ACTIVE,
+                now,
+                now,
+            )
+            for n in range(1, USERS + 1)
+        ),
+    )
     year = 365 * 86400
 
     def rows():
@@ -53,28 +71,87 @@ def populate(sessions: int, audit_events: int) -> None:
             used = min(now, created + dt.timedelta(seconds=rng.random() * 30 * 86400))
             user = rng.randrange(1, USERS + 1)
             revoked = used if rng.random() < 0.15 else None
-            yield (n, f"{n:064x}", user, user % ACCOUNTS + 1, rng.choice(APPS), created, used, used + dt.timedelta(days=21),
-                   "198.51.100.7", "Mozilla/5.0 (bench)", revoked, "logout" if revoked else None)
+            yield (
+                n,
+                f"{n:064x}",
+                user,
+                user % ACCOUNTS + 1,
+                rng.choice(APPS),
+                created,
+                used,
+                used + dt.timedelta(days=21),
+                "198.51.100.7",
+                "Mozilla/5.0 (bench)",
+                revoked,
+                "logout" if revoked else None,
+            )
 
-    bulk_load(UserSession.__table__, ("id", "token_hash", "user_id", "account_id", "app", "created_at", "last_used_at",
-                                      "expires_at", "ip", "user_agent", "revoked_at", "revoked_reason"), rows())
-    actions = (("signin.sso", "success", None), ("signin.sso", "failure", "USER_NOT_FOUND"), ("signin.sso_start", "success", None),
-               ("user.update", "success", None), ("session.revoke", "success", None))
+    bulk_load(
+        UserSession.__table__,
+        (
+            "id",
+            "token_hash",
+            "user_id",
+            "account_id",
+            "app",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "ip",
+            "user_agent",
+            "revoked_at",
+            "revoked_reason",
+        ),
+        rows(),
+    )
+    actions = (
+        ("signin.sso", "success", None),
+        ("signin.sso", "failure", "USER_NOT_FOUND"),
+        ("signin.sso_start", "success", None),
+        ("user.update", "success", None),
+        ("session.revoke", "success", None),
+    )
 
     def events():
         for n in range(1, audit_events + 1):
             action, outcome, code = actions[n % len(actions)]
             user = rng.randrange(1, USERS + 1)
             actor = "helpdesk@phoneco.example" if action == "session.revoke" and n % 100 == 0 else "anonymous"
-            yield (n, now - dt.timedelta(seconds=year * (1 - n / audit_events)), action, outcome, code, user % ACCOUNTS + 1,
-                   f"user{user}@acct{user % ACCOUNTS + 1}.example", actor, "198.51.100.7", {})
+            yield (
+                n,
+                now - dt.timedelta(seconds=year * (1 - n / audit_events)),
+                action,
+                outcome,
+                code,
+                user % ACCOUNTS + 1,
+                f"user{user}@acct{user % ACCOUNTS + 1}.example",
+                actor,
+                "198.51.100.7",
+                {},
+            )
 
-    bulk_load(AuditEvent.__table__, ("id", "created_at", "action", "outcome", "error_code", "account_id", "subject_email",
-                                     "actor", "ip", "details"), events())
+    bulk_load(
+        AuditEvent.__table__,
+        (
+            "id",
+            "created_at",
+            "action",
+            "outcome",
+            "error_code",
+            "account_id",
+            "subject_email",
+            "actor",
+            "ip",
+            "details",
+        ),
+        events(),
+    )
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as connection:
             for table in ("accounts", "users", "sessions", "audit_events"):
-                connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                )
     analyze()
 
 
@@ -83,7 +160,8 @@ def cursor_at(position: int, model=UserSession) -> Cursor:
     row = db.session.execute(
         select(model.created_at, model.id)
         .order_by(model.created_at.desc(), model.id.desc())
-        .offset(position - 1).limit(1)
+        .offset(position - 1)
+        .limit(1)
     ).one()
     return Cursor(row.created_at, row.id)
 
@@ -99,7 +177,10 @@ def keyset_query(cursor: Cursor | None):
 
 def offset_query(position: int):
     return lambda: db.session.scalars(
-        select(UserSession).order_by(UserSession.created_at.desc(), UserSession.id.desc()).offset(position).limit(PAGE_SIZE + 1)
+        select(UserSession)
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+        .offset(position)
+        .limit(PAGE_SIZE + 1)
     ).all()
 
 
@@ -115,7 +196,9 @@ def main() -> None:
             print(f"database: {database_label(app)}")
             begin = time.perf_counter()
             populate(args.sessions, args.audit_events)
-            print(f"loaded {args.sessions:,} sessions and {args.audit_events:,} audit events in {time.perf_counter() - begin:.0f} s")
+            print(
+                f"loaded {args.sessions:,} sessions and {args.audit_events:,} audit events in {time.perf_counter() - begin:.0f} s"
+            )
             staff = db.session.get(User, 1)
             staff.roles = "support"
             token = create_session(staff, app_name="portal", ip=None, user_agent=None).token
@@ -125,13 +208,20 @@ def main() -> None:
             email = db.session.scalar(select(User.email).where(User.id == 4242))
             old_week = (utcnow() - dt.timedelta(days=180)).date()
 
-            print(f"\nSessions list over {args.sessions:,} sessions, {PAGE_SIZE} per page, median of {args.repeat} (ms)")
+            print(
+                f"\nSessions list over {args.sessions:,} sessions, {PAGE_SIZE} per page, median of {args.repeat} (ms)"
+            )
             print(f"  {'':34} {'keyset':>9} {'OFFSET (baseline)':>19}")
-            rows = [("first page", None, 0), (f"page at row {middle:,}", cursors[middle], middle),
-                    (f"page at row {deep:,}", cursors[deep], deep)]
+            rows = [
+                ("first page", None, 0),
+                (f"page at row {middle:,}", cursors[middle], middle),
+                (f"page at row {deep:,}", cursors[deep], deep),
+            ]
             for label, cursor, position in rows:
                 keyset = median_ms(timed(keyset_query(cursor), args.repeat))
-                offset = median_ms(timed(offset_query(position), max(3, args.repeat // 10 if position else args.repeat)))
+                offset = median_ms(
+                    timed(offset_query(position), max(3, args.repeat // 10 if position else args.repeat))
+                )
                 print(f"  {label:34} {keyset:9.2f} {offset:19.2f}")
 
             filters = [
@@ -142,7 +232,10 @@ def main() -> None:
                 ("state = active", {"state": "active"}),
                 ("state = revoked", {"state": "revoked"}),
                 ("state = expired", {"state": "expired"}),
-                ("last used in one week, 6 months ago", {"used_from": str(old_week), "used_to": str(old_week + dt.timedelta(days=6))}),
+                (
+                    "last used in one week, 6 months ago",
+                    {"used_from": str(old_week), "used_to": str(old_week + dt.timedelta(days=6))},
+                ),
                 ("account + state = expired", {"account": "acct7", "state": "expired"}),
             ]
             after_middle = {"after": cursors[middle].encode()}
@@ -159,6 +252,7 @@ def main() -> None:
                 def get():
                     response = staff_browser.get("/support/sessions", query_string=query, base_url=BASE_URL)
                     assert response.status_code == 200, response.status_code
+
                 return get
 
             print(f"\nFiltered pages (keyset), median of {args.repeat} (ms)")
@@ -171,26 +265,36 @@ def main() -> None:
                 worst = max(worst, page_ms, deep_ms)
                 print(f"  {label:40} {query_ms:8.2f} {page_ms:8.2f} {deep_ms:22.2f}")
 
-            print(f"\nOther support pages over {args.audit_events:,} audit events and {ACCOUNTS} accounts, median of {args.repeat} (ms)")
+            print(
+                f"\nOther support pages over {args.audit_events:,} audit events and {ACCOUNTS} accounts, median of {args.repeat} (ms)"
+            )
             audit_middle = cursor_at(args.audit_events // 2, AuditEvent).encode()
             others = [
                 ("audit log, first page", "/support/audit", {}),
                 (f"audit log, page at row {args.audit_events // 2:,}", "/support/audit", {"after": audit_middle}),
                 ("audit log, one user's events", "/support/audit", {"email": email}),
                 ("audit log, one actor's events", "/support/audit", {"actor": "helpdesk@phoneco.example"}),
-                ("audit log, failures with a code", "/support/audit", {"outcome": "failure", "error_code": "USER_NOT_FOUND"}),
+                (
+                    "audit log, failures with a code",
+                    "/support/audit",
+                    {"outcome": "failure", "error_code": "USER_NOT_FOUND"},
+                ),
                 ("audit log, one account, sign-ins", "/support/audit", {"account": "acct7", "action": "signin."}),
                 ("accounts, with user counts", "/support/accounts", {}),
                 ("session detail", "/support/sessions/" + str(args.sessions // 2), {}),
             ]
             for label, path, query in others:
+
                 def get(path=path, query=query):
                     response = staff_browser.get(path, query_string=query, base_url=BASE_URL)
                     assert response.status_code == 200, (path, response.status_code)
+
                 page_ms = median_ms(timed(get, args.repeat))
                 worst = max(worst, page_ms)
                 print(f"  {label:49} {page_ms:8.2f}")
-            print(f"  -> slowest support page {worst:.1f} ms ({'meets' if worst < 50 else 'MISSES'} the target of < 50 ms)")
+            print(
+                f"  -> slowest support page {worst:.1f} ms ({'meets' if worst < 50 else 'MISSES'} the target of < 50 ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -132,14 +132,19 @@ def sign_in(portal: str, email: str | None, open_browser: bool, timeout: float) 
     if "error" in answer:
         raise SignInFailed(f"sign-in refused: {answer['error']} ({answer.get('error_description', '')})")
 
-    token = call_json(f"{portal}/api/v1/token", form={
-        "grant_type": "authorization_code",
-        "code": answer.get("code", ""),
-        "redirect_uri": server.redirect_uri,
-        "code_verifier": verifier,
-        "client_id": "desktop",
-    })
-    log.info("Signed in as %s; the session lasts until %s unless used again.", token["user"]["email"], token["expires_at"])
+    token = call_json(
+        f"{portal}/api/v1/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": answer.get("code", ""),
+            "redirect_uri": server.redirect_uri,
+            "code_verifier": verifier,
+            "client_id": "desktop",
+        },
+    )
+    log.info(
+        "Signed in as %s; the session lasts until %s unless used again.", token["user"]["email"], token["expires_at"]
+    )
     # A real app keeps token["access_token"] in the system's keychain and sends it on every call.
     return call_json(f"{portal}/api/v1/me", headers={"Authorization": f"Bearer {token['access_token']}"})
 

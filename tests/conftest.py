@@ -23,14 +23,14 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.connections import add_certificates, create_connection
 from app.extensions import db
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import ENABLED
 from app.roles import parse_roles
 from app.saml.certs import certificate_info
 from app.saml.urls import sp_values
-from app.users import create_user
+from app.services.connections import add_certificates, create_connection
+from app.services.users import create_user
 from config import TestingConfig, database_url
 from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
 
@@ -129,7 +129,9 @@ def make_account() -> Callable[..., Account]:
 
 @pytest.fixture
 def make_user() -> Callable[..., User]:
-    def factory(account: Account, email: str, roles: str = "admin", password: str | None = None, name: str = "") -> User:
+    def factory(
+        account: Account, email: str, roles: str = "admin", password: str | None = None, name: str = ""
+    ) -> User:
         user = create_user(account, email, roles=parse_roles(roles, allow_staff=True), name=name, password=password)
         db.session.commit()
         return user
@@ -140,7 +142,11 @@ def make_user() -> Callable[..., User]:
 @pytest.fixture
 def make_connection(idp: TestIdP) -> Callable[..., IdpConnection]:
     def factory(
-        account: Account, plugin_key: str = "generic", *, status: str = ENABLED, test_idp: TestIdP | None = None,
+        account: Account,
+        plugin_key: str = "generic",
+        *,
+        status: str = ENABLED,
+        test_idp: TestIdP | None = None,
         **settings: object,
     ) -> IdpConnection:
         signer = test_idp or idp
@@ -165,7 +171,13 @@ def acme(make_account, make_user, make_connection) -> dict:
     connection = make_connection(account)
     admin = make_user(account, "admin@acme.example", "admin")
     agent = make_user(account, "agent@acme.example", "agent")
-    return {"account": account, "connection": connection, "admin": admin, "agent": agent, "sp": sp_values(connection).as_dict()}
+    return {
+        "account": account,
+        "connection": connection,
+        "admin": admin,
+        "agent": agent,
+        "sp": sp_values(connection).as_dict(),
+    }
 
 
 def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
@@ -212,8 +224,12 @@ def sign_in(client: FlaskClient, idp: TestIdP) -> Callable[..., object]:
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 
@@ -234,9 +250,14 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     sock.close()
     url = f"http://127.0.0.1:{port}"
     live_config = type(
-        "LiveConfig", (TestingConfig,),
-        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "BASE_URL": url, "DEMO_IDP": True,
-         "TESTING": False},
+        "LiveConfig",
+        (TestingConfig,),
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "BASE_URL": url,
+            "DEMO_IDP": True,
+            "TESTING": False,
+        },
     )
     live_app = create_app(live_config)
     server = make_server("127.0.0.1", port, live_app, threaded=True)

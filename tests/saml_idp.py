@@ -43,14 +43,26 @@ class TestIdP:
         return AssertionSpec(**fields)
 
     def response_element(
-        self, sp: dict[str, str], *, email: str | None = "user@acme.example", request_id: str | None = None,
-        sign_assertion: bool = True, sign_response: bool = False, algorithm: str = "sha256",
-        inclusive_prefixes: tuple[str, ...] = (), **overrides,
+        self,
+        sp: dict[str, str],
+        *,
+        email: str | None = "user@acme.example",
+        request_id: str | None = None,
+        sign_assertion: bool = True,
+        sign_response: bool = False,
+        algorithm: str = "sha256",
+        inclusive_prefixes: tuple[str, ...] = (),
+        **overrides,
     ) -> etree._Element:
         spec = self.spec(sp, email=email, request_id=request_id, **overrides)
         return signed_response(
-            spec, self.key_pem, self.cert_pem, sign_assertion=sign_assertion, sign_response=sign_response,
-            algorithm=algorithm, inclusive_prefixes=inclusive_prefixes,
+            spec,
+            self.key_pem,
+            self.cert_pem,
+            sign_assertion=sign_assertion,
+            sign_response=sign_response,
+            algorithm=algorithm,
+            inclusive_prefixes=inclusive_prefixes,
         )
 
     def response(self, sp: dict[str, str], **kwargs) -> str:

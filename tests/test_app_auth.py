@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select, update
 
-from app.app_auth import s256
 from app.extensions import db
 from app.models import AppAuthorizationCode, AppAuthorizationRequest, AuditEvent, PendingRequest, UserSession
 from app.saml.urls import sp_values
+from app.services.native_apps import s256
 from app.timeutil import utcnow
 from tests.conftest import post_acs
 from tests.saml_idp import IDP_SSO_URL, authn_request_from_location
@@ -48,8 +48,16 @@ def authorize(client, verifier: str | None = None, **overrides: str | None):
     return client.get("/sso/app/authorize", query_string={k: v for k, v in params.items() if v is not None})
 
 
-def app_sign_in(client, idp, connection, email: str = "admin@acme.example", *, verifier: str | None = None,
-                saml_email: str | None = None, **overrides: str | None):
+def app_sign_in(
+    client,
+    idp,
+    connection,
+    email: str = "admin@acme.example",
+    *,
+    verifier: str | None = None,
+    saml_email: str | None = None,
+    **overrides: str | None,
+):
     """Authorize, then answer the AuthnRequest with a signed response; return the ACS response."""
     started = authorize(client, verifier, login_hint=email, **overrides)
     assert started.status_code == 302, started.get_data(as_text=True)
@@ -70,8 +78,13 @@ def get_code(client, idp, connection, verifier: str, email: str = "admin@acme.ex
 
 
 def exchange(client, code: str, verifier: str, redirect_uri: str = DESKTOP_URI, **extra: str):
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": verifier, **extra}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        **extra,
+    }
     return client.post("/api/v1/token", data=data)
 
 
@@ -107,6 +120,7 @@ def assert_invalid_token(response) -> None:
 
 
 # --- the flow that works ---------------------------------------------------------------------
+
 
 def test_rfc7636_test_vector() -> None:
     assert s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
@@ -159,8 +173,9 @@ def test_state_with_reserved_characters_comes_back_unchanged(client, acme, idp):
 
 def test_mobile_app_uses_its_private_scheme(client, acme, idp):
     verifier = new_verifier()
-    response = app_sign_in(client, idp, acme["connection"], "agent@acme.example", verifier=verifier,
-                           app="mobile", redirect_uri=MOBILE_URI)
+    response = app_sign_in(
+        client, idp, acme["connection"], "agent@acme.example", verifier=verifier, app="mobile", redirect_uri=MOBILE_URI
+    )
     assert response.location.startswith(MOBILE_URI + "?code=")
     token = exchange(client, query_of(response.location)["code"], verifier, MOBILE_URI, client_id="mobile")
     assert token.status_code == 200
@@ -201,7 +216,9 @@ def test_unknown_email_is_asked_again(client, acme):
 def test_me_slides_the_app_session(client, acme, idp):
     token = sign_in_app(client, idp, acme["connection"])["access_token"]
     ten_days_ago = utcnow() - dt.timedelta(days=10)
-    db.session.execute(update(UserSession).values(last_used_at=ten_days_ago, expires_at=ten_days_ago + dt.timedelta(days=21)))
+    db.session.execute(
+        update(UserSession).values(last_used_at=ten_days_ago, expires_at=ten_days_ago + dt.timedelta(days=21))
+    )
     db.session.commit()
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
     session = db.session.scalars(select(UserSession)).one()
@@ -219,7 +236,9 @@ def test_logout_revokes_this_token_only(client, acme, idp):
     assert client.get("/api/v1/me", headers=bearer(second)).status_code == 200
     revoked = db.session.scalars(select(UserSession).where(UserSession.app == "desktop")).one()
     assert revoked.revoked_reason == "logout"
-    assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signout")).one().details["app"] == "desktop"
+    assert (
+        db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signout")).one().details["app"] == "desktop"
+    )
 
 
 def test_expired_app_session_is_401(client, acme, idp):
@@ -230,6 +249,7 @@ def test_expired_app_session_is_401(client, acme, idp):
 
 
 # --- revocation: the app's next call is refused --------------------------------------------------
+
 
 def test_mobile_token_after_the_user_is_deactivated(client, runner, acme, idp):
     token = sign_in_app(client, idp, acme["connection"], "agent@acme.example", app="mobile")["access_token"]
@@ -257,6 +277,7 @@ def test_token_after_the_session_is_revoked_from_the_cli(client, runner, acme, i
 
 
 # --- refusals at the ACS go back to the app ------------------------------------------------------
+
 
 def _refusal(response, code: str) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -299,7 +320,9 @@ def test_expired_authorization_request_shows_the_error_page(client, acme, idp):
     db.session.execute(update(AppAuthorizationRequest).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     db.session.commit()
     request_id = authn_request_from_location(started.location).get("ID")
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id)
+    )
     assert response.status_code == 400 and response.location is None
     assert b"APP_AUTHORIZATION_EXPIRED" in response.data
     assert count(AppAuthorizationCode) == 0 and count(UserSession) == 0
@@ -317,6 +340,7 @@ def test_response_in_another_browser_never_reaches_the_app(client, app, acme, id
 
 
 # --- refusals at the token endpoint --------------------------------------------------------------
+
 
 def test_code_replay_is_refused_and_ends_the_session_it_gave(client, acme, idp):
     verifier = new_verifier()
@@ -347,8 +371,13 @@ def test_challenge_itself_is_not_a_verifier(client, acme, idp):
 
 @pytest.mark.parametrize(
     "other_uri",
-    ["http://127.0.0.1:53683/callback", "http://127.0.0.1:53682/callback/", "http://127.0.0.1:53682/other",
-     "http://[::1]:53682/callback", "http://127.0.0.1:53682/callback?x=1"],
+    [
+        "http://127.0.0.1:53683/callback",
+        "http://127.0.0.1:53682/callback/",
+        "http://127.0.0.1:53682/other",
+        "http://[::1]:53682/callback",
+        "http://127.0.0.1:53682/callback?x=1",
+    ],
 )
 def test_changed_redirect_uri_is_refused(client, acme, idp, other_uri):
     verifier = new_verifier()
@@ -413,6 +442,7 @@ def test_concurrent_exchanges_give_one_session(app, client, acme, idp):
 
 # --- bad input: a clear error, nothing created, never a 500 --------------------------------------
 
+
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
@@ -473,8 +503,13 @@ def test_bad_authorize_request_shows_an_error_page(client, acme, overrides, code
 def test_duplicated_authorize_parameter_is_refused(client, acme, name):
     verifier = new_verifier()
     good = {
-        "app": "desktop", "redirect_uri": DESKTOP_URI, "code_challenge": challenge_for(verifier),
-        "code_challenge_method": "S256", "state": "s", "login_hint": "admin@acme.example", "response_type": "code",
+        "app": "desktop",
+        "redirect_uri": DESKTOP_URI,
+        "code_challenge": challenge_for(verifier),
+        "code_challenge_method": "S256",
+        "state": "s",
+        "login_hint": "admin@acme.example",
+        "response_type": "code",
     }
     query = [*good.items(), (name, good[name])]
     response = client.get("/sso/app/authorize", query_string=query)
@@ -484,7 +519,12 @@ def test_duplicated_authorize_parameter_is_refused(client, acme, name):
 
 
 def _valid_form() -> dict[str, str]:
-    return {"grant_type": "authorization_code", "code": "c" * 43, "redirect_uri": DESKTOP_URI, "code_verifier": "v" * 43}
+    return {
+        "grant_type": "authorization_code",
+        "code": "c" * 43,
+        "redirect_uri": DESKTOP_URI,
+        "code_verifier": "v" * 43,
+    }
 
 
 @pytest.mark.parametrize("missing", ["grant_type", "code", "redirect_uri", "code_verifier"])
@@ -498,8 +538,13 @@ def test_token_request_with_a_missing_parameter(client, acme, missing):
 def test_token_request_with_a_duplicated_parameter(client, acme, idp, name):
     verifier = new_verifier()
     code = get_code(client, idp, acme["connection"], verifier)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": DESKTOP_URI, "code_verifier": verifier,
-            "client_id": "desktop"}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": DESKTOP_URI,
+        "code_verifier": verifier,
+        "client_id": "desktop",
+    }
     body = "&".join(f"{key}={value}" for key, value in [*form.items(), (name, form[name])])
     response = client.post("/api/v1/token", data=body, content_type="application/x-www-form-urlencoded")
     assert_token_error(response, "invalid_request", "TOKEN_REQUEST_INVALID")

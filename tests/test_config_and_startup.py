@@ -19,7 +19,9 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_clock_skew_beyond_the_library_limit_is_refused():
-    settings = type("Skewed", (TestingConfig,), {"SAML_CLOCK_SKEW_SECONDS": 900, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    settings = type(
+        "Skewed", (TestingConfig,), {"SAML_CLOCK_SKEW_SECONDS": 900, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    )
     with pytest.raises(ConfigError, match="SAML_CLOCK_SKEW_SECONDS"):
         create_app(settings)
 
@@ -63,8 +65,12 @@ def test_client_address_comes_from_the_trusted_proxy_only(tmp_path):
     with behind_proxy.app_context():
         db.create_all()
         client = behind_proxy.test_client()
-        client.get("/sso/start", query_string={"email": "x@acme.example"}, headers={"X-Forwarded-For": "203.0.113.7"},
-                   environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        client.get(
+            "/sso/start",
+            query_string={"email": "x@acme.example"},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
         assert db.session.query(AuditEvent).one().ip == "203.0.113.7"
         db.session.remove()
         db.engine.dispose()

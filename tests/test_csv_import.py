@@ -14,11 +14,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from app.extensions import db
-from app.imports import MAX_ROWS, import_users
 from app.models import AuditEvent, User, UserSession
+from app.services.imports import MAX_ROWS, import_users
 from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events
 
-GOOD = "email,name,roles\nana@acme.example,Ana Lima,admin;agent\nben@acme.example,\"Okafor, Ben\",agent\n"
+GOOD = 'email,name,roles\nana@acme.example,Ana Lima,admin;agent\nben@acme.example,"Okafor, Ben",agent\n'
 
 
 def _write(tmp_path: Path, content: str | bytes, name: str = "users.csv") -> Path:
@@ -43,12 +43,22 @@ def _codes(report: dict) -> list[tuple[int, str]]:
 
 # --- the command ---------------------------------------------------------------------------
 
+
 def test_dry_run_shows_what_would_change_and_changes_nothing(runner, acme, tmp_path):
-    path = _write(tmp_path, "email,name,roles\nnew@acme.example,New,agent\nagent@acme.example,Agent Smith,agent\nadmin@acme.example,,admin\n")
+    path = _write(
+        tmp_path,
+        "email,name,roles\nnew@acme.example,New,agent\nagent@acme.example,Agent Smith,agent\nadmin@acme.example,,admin\n",
+    )
     code, report = _cli(runner, path, "--dry-run")
     assert code == 0
     assert report["dry_run"] and not report["applied"] and report["ok"]
-    assert (report["rows"], report["created"], report["updated"], report["unchanged"], report["refused"]) == (3, 1, 1, 1, 0)
+    assert (report["rows"], report["created"], report["updated"], report["unchanged"], report["refused"]) == (
+        3,
+        1,
+        1,
+        1,
+        0,
+    )
     assert report["samples"]["update"][0]["before"] == {"name": "", "roles": ["agent"]}
     assert "new@acme.example" not in _users()
     assert _users()["agent@acme.example"].name == ""
@@ -86,28 +96,41 @@ def test_update_changes_name_and_roles_and_keeps_staff_roles(runner, acme, make_
     assert update.details["before"] == {"name": "Old", "roles": ["agent", "support"]}
 
 
-BAD_ROWS = "\n".join([
-    "email,name,roles",
-    "good@acme.example,Good,agent",                      # 2
-    "not-an-email,Bad,agent",                           # 3 EMAIL_INVALID
-    "x@acme.example,X,superuser",                       # 4 ROLE_UNKNOWN
-    "y@acme.example,Y,support",                         # 5 ROLE_STAFF
-    "good@acme.example,Again,agent",                    # 6 DUPLICATE_IN_FILE
-    "boss@partner.example,Boss,admin",                   # 7 EMAIL_IN_OTHER_ACCOUNT
-    "z@acme.example,Z",                                  # 8 COLUMN_MISSING
-    "w@acme.example,W,agent,extra",                     # 9 COLUMN_EXTRA
-    "v@acme.example,V," + ";".join(f"role{n}" for n in range(20)),  # 10 TOO_MANY_ROLES
-    "u@acme.example,U,",                                # 11 ROLE_MISSING
-    "t@acme.example,\"T\x07\",agent",                   # 12 NAME_INVALID
-    ",Nobody,agent",                                    # 13 EMAIL_MISSING
-    "",                                                 # blank lines are skipped
-    "last@acme.example,Last,admin",                     # 15
-]) + "\n"
+BAD_ROWS = (
+    "\n".join(
+        [
+            "email,name,roles",
+            "good@acme.example,Good,agent",  # 2
+            "not-an-email,Bad,agent",  # 3 EMAIL_INVALID
+            "x@acme.example,X,superuser",  # 4 ROLE_UNKNOWN
+            "y@acme.example,Y,support",  # 5 ROLE_STAFF
+            "good@acme.example,Again,agent",  # 6 DUPLICATE_IN_FILE
+            "boss@partner.example,Boss,admin",  # 7 EMAIL_IN_OTHER_ACCOUNT
+            "z@acme.example,Z",  # 8 COLUMN_MISSING
+            "w@acme.example,W,agent,extra",  # 9 COLUMN_EXTRA
+            "v@acme.example,V," + ";".join(f"role{n}" for n in range(20)),  # 10 TOO_MANY_ROLES
+            "u@acme.example,U,",  # 11 ROLE_MISSING
+            't@acme.example,"T\x07",agent',  # 12 NAME_INVALID
+            ",Nobody,agent",  # 13 EMAIL_MISSING
+            "",  # blank lines are skipped
+            "last@acme.example,Last,admin",  # 15
+        ]
+    )
+    + "\n"
+)
 
 EXPECTED_ISSUES = [
-    (3, "EMAIL_INVALID"), (4, "ROLE_UNKNOWN"), (5, "ROLE_STAFF"), (6, "DUPLICATE_IN_FILE"),
-    (7, "EMAIL_IN_OTHER_ACCOUNT"), (8, "COLUMN_MISSING"), (9, "COLUMN_EXTRA"), (10, "TOO_MANY_ROLES"),
-    (11, "ROLE_MISSING"), (12, "NAME_INVALID"), (13, "EMAIL_MISSING"),
+    (3, "EMAIL_INVALID"),
+    (4, "ROLE_UNKNOWN"),
+    (5, "ROLE_STAFF"),
+    (6, "DUPLICATE_IN_FILE"),
+    (7, "EMAIL_IN_OTHER_ACCOUNT"),
+    (8, "COLUMN_MISSING"),
+    (9, "COLUMN_EXTRA"),
+    (10, "TOO_MANY_ROLES"),
+    (11, "ROLE_MISSING"),
+    (12, "NAME_INVALID"),
+    (13, "EMAIL_MISSING"),
 ]
 
 
@@ -122,7 +145,10 @@ def test_every_bad_row_is_reported_and_nothing_changes(runner, acme, make_accoun
     messages = {issue["code"]: issue["message"] for issue in report["issues"]}
     assert "already on line 2" in messages["DUPLICATE_IN_FILE"]
     assert "20 roles" in messages["TOO_MANY_ROLES"]
-    assert "another account" in messages["EMAIL_IN_OTHER_ACCOUNT"] and "globex" not in messages["EMAIL_IN_OTHER_ACCOUNT"].lower()
+    assert (
+        "another account" in messages["EMAIL_IN_OTHER_ACCOUNT"]
+        and "globex" not in messages["EMAIL_IN_OTHER_ACCOUNT"].lower()
+    )
     assert _users().keys() == before.keys()
     assert _users()["boss@partner.example"].account.slug == "globex"
     failure = events("user.import")[-1]
@@ -134,19 +160,27 @@ def test_a_refusal_at_the_end_of_a_long_file_undoes_the_chunks_already_written(r
     code, report = _cli(runner, _write(tmp_path, "email,name,roles\n" + "\n".join(rows) + "\n"))
     assert code == 1 and _codes(report) == [(2502, "EMAIL_INVALID")]
     assert db.session.query(User).count() == 2
-    assert not db.session.query(AuditEvent).filter_by(action="user.create", outcome="success").filter(
-        AuditEvent.subject_email.like("user%")).count()
+    assert (
+        not db.session.query(AuditEvent)
+        .filter_by(action="user.create", outcome="success")
+        .filter(AuditEvent.subject_email.like("user%"))
+        .count()
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "code", "words"),
     [
-        ("mail,name,roles\na@acme.example,A,agent\n", "CSV_HEADER", "missing column(s): email; unknown column(s): mail"),
+        (
+            "mail,name,roles\na@acme.example,A,agent\n",
+            "CSV_HEADER",
+            "missing column(s): email; unknown column(s): mail",
+        ),
         ("email,name\na@acme.example,A\n", "CSV_HEADER", "missing column(s): roles"),
         ("email,name,roles,roles\n", "CSV_HEADER", "repeated column(s): roles"),
         ("a@acme.example,A,agent\n", "CSV_HEADER", "looks like a user, not a header"),
         ("", "CSV_EMPTY", "The file is empty"),
-        ("email,name,roles\n\"unterminated,A,agent\n", "CSV_MALFORMED", "not valid CSV"),
+        ('email,name,roles\n"unterminated,A,agent\n', "CSV_MALFORMED", "not valid CSV"),
         ("email,name,roles\n" + "x" * 70_000 + "\n", "CSV_LINE_TOO_LONG", "longer than 64 KB"),
         (("email,name,roles\na@acme.example,A,agent\n").encode("utf-16"), "CSV_ENCODING", "encoded as UTF-16"),
         (b"em\xe4il,name,roles\n", "CSV_ENCODING", "header is not UTF-8"),
@@ -192,7 +226,9 @@ def test_deactivate_missing_is_shown_first_then_signs_them_out(runner, client, a
     assert client.get("/api/v1/me", headers=bearer(desktop.token)).status_code == 401
     assert db.session.get(UserSession, desktop.session.id).revoked_reason == "missing_from_import"
     event = events("user.deactivate")[-1]
-    assert event.subject_email == "gone@acme.example" and event.actor == "cli" and event.details["sessions_revoked"] == 1
+    assert (
+        event.subject_email == "gone@acme.example" and event.actor == "cli" and event.details["sessions_revoked"] == 1
+    )
 
 
 def test_text_output_and_progress_bar_for_a_large_file(runner, acme, tmp_path):
@@ -227,6 +263,7 @@ def test_streaming_keeps_memory_bounded(app, acme):
 
 
 # --- the page ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def admin_client(client, acme, sign_in):
@@ -292,7 +329,9 @@ def test_page_reports_bad_rows_with_lines(admin_client, make_account, make_user)
 def test_page_wrong_header_and_missing_file(admin_client):
     response = _post(admin_client, "mail,full name,roles\na@acme.example,A,agent\n")
     assert response.status_code == 422 and "CSV_HEADER" in response.get_data(as_text=True)
-    no_file = admin_client.post("/admin/import", data={"csrf_token": csrf_from(admin_client, "/admin/import"), "mode": "preview"})
+    no_file = admin_client.post(
+        "/admin/import", data={"csrf_token": csrf_from(admin_client, "/admin/import"), "mode": "preview"}
+    )
     assert no_file.status_code == 422 and "Choose a CSV file." in no_file.get_data(as_text=True)
 
 
@@ -338,12 +377,45 @@ def test_a_file_over_the_upload_limit_gets_413_with_advice(admin_client, app, mo
 
 
 TRICKY_EMAILS = [
-    "a@b.co", "first.last+tag@sub.example.com", "o'brien@x.io", "a..b@x.com", ".a@x.com", "a.@x.com", "a@-x.com",
-    "a@x-.com", "a@x..com", "a@.x.com", "a@x.com.", "a@localhost", "a@foo", "a@foo.local", "a@foo.invalid",
-    "a@ab--cd.com", "a@xn--bcher-kva.example", "a@xn--zz.example", "a@" + "b" * 64 + ".com", "a" * 65 + "@x.com",
-    "x" * 64 + "@" + ("b" * 60 + ".") * 3 + "com", "a@" + ("b" * 60 + ".") * 5 + "com", "a@1.2.3.4", "a@[1.2.3.4]",
-    '"a b"@x.com', "a@x_y.com", "a@ü.com", "ü@x.com", "a@x.arpa", "a@test", "a@x.onion", "a@x.123", "a b@x.com",
-    "a@b@c.com", "@x.com", "a@", "Name <a@x.com>", "a@x.com\u200b", "a@x.\u212aom",
+    "a@b.co",
+    "first.last+tag@sub.example.com",
+    "o'brien@x.io",
+    "a..b@x.com",
+    ".a@x.com",
+    "a.@x.com",
+    "a@-x.com",
+    "a@x-.com",
+    "a@x..com",
+    "a@.x.com",
+    "a@x.com.",
+    "a@localhost",
+    "a@foo",
+    "a@foo.local",
+    "a@foo.invalid",
+    "a@ab--cd.com",
+    "a@xn--bcher-kva.example",
+    "a@xn--zz.example",
+    "a@" + "b" * 64 + ".com",
+    "a" * 65 + "@x.com",
+    "x" * 64 + "@" + ("b" * 60 + ".") * 3 + "com",
+    "a@" + ("b" * 60 + ".") * 5 + "com",
+    "a@1.2.3.4",
+    "a@[1.2.3.4]",
+    '"a b"@x.com',
+    "a@x_y.com",
+    "a@ü.com",
+    "ü@x.com",
+    "a@x.arpa",
+    "a@test",
+    "a@x.onion",
+    "a@x.123",
+    "a b@x.com",
+    "a@b@c.com",
+    "@x.com",
+    "a@",
+    "Name <a@x.com>",
+    "a@x.com\u200b",
+    "a@x.\u212aom",
 ]
 
 
@@ -352,7 +424,7 @@ def test_email_fast_path_agrees_with_email_validator(raw):
     """check_email's shortcut for plain addresses never accepts what email-validator refuses."""
     from email_validator import EmailNotValidError, validate_email
 
-    from app.users import UserError, check_email, normalise_email
+    from app.services.users import UserError, check_email, normalise_email
 
     try:
         validate_email(normalise_email(raw), check_deliverability=False, globally_deliverable=False)

@@ -190,10 +190,7 @@ def test_render_derives_the_acs_url_regex() -> None:
     values = {key: value for key, value in SAMPLE_VALUES.items() if key != "acs_url_regex"}
     steps = render_walkthrough(get_plugin("onelogin"), values)
     validator = next(
-        value.value
-        for step in steps
-        for value in step.values
-        if value.label == "ACS (Consumer) URL Validator"
+        value.value for step in steps for value in step.values if value.label == "ACS (Consumer) URL Validator"
     )
     assert re.fullmatch(validator, ACS_URL)
     assert not re.fullmatch(validator, ACS_URL + "/evil")

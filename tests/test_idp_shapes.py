@@ -25,7 +25,7 @@ def _entra_response(sp: dict, request_id: str, idp_entity: str, email: str) -> e
     """Entra ID's shape: default namespaces, 7-digit fractions, claims URIs, assertion signed."""
     now = dt.datetime.now(dt.UTC)
     xml = f"""<samlp:Response ID="_e1a2b3" Version="2.0" IssueInstant="{_instant(now, 7)}"
-        Destination="{sp['acs_url']}" InResponseTo="{request_id}" xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">
+        Destination="{sp["acs_url"]}" InResponseTo="{request_id}" xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">
       <Issuer xmlns="urn:oasis:names:tc:SAML:2.0:assertion">{idp_entity}</Issuer>
       <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
       <Assertion ID="_a9f8e7" IssueInstant="{_instant(now, 7)}" Version="2.0" xmlns="urn:oasis:names:tc:SAML:2.0:assertion">
@@ -33,11 +33,11 @@ def _entra_response(sp: dict, request_id: str, idp_entity: str, email: str) -> e
         <Subject>
           <NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">upn.{email}</NameID>
           <SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
-            <SubjectConfirmationData InResponseTo="{request_id}" NotOnOrAfter="{_instant(now + dt.timedelta(minutes=5), 7)}" Recipient="{sp['acs_url']}"/>
+            <SubjectConfirmationData InResponseTo="{request_id}" NotOnOrAfter="{_instant(now + dt.timedelta(minutes=5), 7)}" Recipient="{sp["acs_url"]}"/>
           </SubjectConfirmation>
         </Subject>
         <Conditions NotBefore="{_instant(now - dt.timedelta(minutes=5), 7)}" NotOnOrAfter="{_instant(now + dt.timedelta(hours=1), 7)}">
-          <AudienceRestriction><Audience>{sp['sp_entity_id']}</Audience></AudienceRestriction>
+          <AudienceRestriction><Audience>{sp["sp_entity_id"]}</Audience></AudienceRestriction>
         </Conditions>
         <AttributeStatement>
           <Attribute Name="http://schemas.microsoft.com/identity/claims/tenantid"><AttributeValue>4f1c</AttributeValue></Attribute>
@@ -52,7 +52,9 @@ def _entra_response(sp: dict, request_id: str, idp_entity: str, email: str) -> e
     return etree.fromstring(xml.encode())
 
 
-def test_entra_shaped_response_signs_the_user_in_by_the_email_claim(client, make_account, make_connection, make_user, idp):
+def test_entra_shaped_response_signs_the_user_in_by_the_email_claim(
+    client, make_account, make_connection, make_user, idp
+):
     account = make_account()
     connection = make_connection(account, "entra")
     make_user(account, "admin@acme.example")
@@ -71,7 +73,10 @@ def test_google_shaped_response_uses_the_unspecified_name_id(client, make_accoun
     make_user(account, "admin@acme.example")
     request_id = start_sso(client, "admin@acme.example")
     saml = idp.response(
-        sp_values(connection).as_dict(), email="Admin@Acme.example", request_id=request_id, attributes={},
+        sp_values(connection).as_dict(),
+        email="Admin@Acme.example",
+        request_id=request_id,
+        attributes={},
         name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
     )
     assert post_acs(client, connection, saml).status_code == 302
@@ -83,13 +88,19 @@ def test_okta_shaped_response_both_signed_with_prefix_list(client, make_account,
     make_user(account, "admin@acme.example")
     request_id = start_sso(client, "admin@acme.example")
     saml = idp.response(
-        sp_values(connection).as_dict(), email="admin@acme.example", request_id=request_id, sign_response=True,
-        inclusive_prefixes=("xs",), name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+        sp_values(connection).as_dict(),
+        email="admin@acme.example",
+        request_id=request_id,
+        sign_response=True,
+        inclusive_prefixes=("xs",),
+        name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
     )
     assert post_acs(client, connection, saml).status_code == 302
 
 
-def test_okta_connection_refuses_a_response_without_the_outer_signature(client, make_account, make_connection, make_user, idp):
+def test_okta_connection_refuses_a_response_without_the_outer_signature(
+    client, make_account, make_connection, make_user, idp
+):
     """Okta signs both; its plugin requires both, so a stripped Response signature is refused."""
     account = make_account()
     connection = make_connection(account, "okta")

@@ -22,7 +22,9 @@ def me(app, client, acme, idp):
     sso_sign_in(laptop, idp, acme["connection"], "admin@acme.example")
     desktop = app_session(acme["admin"], "desktop")
     mobile = app_session(acme["admin"], "mobile")
-    sessions = db.session.query(UserSession).filter_by(user_id=acme["admin"].id, app="portal").order_by(UserSession.id).all()
+    sessions = (
+        db.session.query(UserSession).filter_by(user_id=acme["admin"].id, app="portal").order_by(UserSession.id).all()
+    )
     return {"here": sessions[0], "laptop_session": sessions[1], "laptop": laptop, "desktop": desktop, "mobile": mobile}
 
 
@@ -30,7 +32,9 @@ def _rows(html: str) -> dict[int, bool]:
     """Session id -> whether it is marked as this session."""
     return {
         int(session_id): bool(current)
-        for session_id, current in re.findall(r'data-testid="my-session" data-session-id="(\d+)"( data-current="yes")?', html)
+        for session_id, current in re.findall(
+            r'data-testid="my-session" data-session-id="(\d+)"( data-current="yes")?', html
+        )
     }
 
 
@@ -81,7 +85,9 @@ def test_sign_out_all_the_others_keeps_this_one(client, me):
 
 
 def test_this_session_is_not_ended_from_the_list(client, me):
-    response = client.post(f"/me/sessions/{me['here'].id}/revoke", data={"csrf_token": csrf_from(client, "/me/sessions")})
+    response = client.post(
+        f"/me/sessions/{me['here'].id}/revoke", data={"csrf_token": csrf_from(client, "/me/sessions")}
+    )
     assert response.status_code == 302
     assert "use Sign out at the top" in client.get("/me/sessions").get_data(as_text=True)
     assert client.get("/portal/").status_code == 200

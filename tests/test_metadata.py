@@ -17,12 +17,15 @@ from app.saml.metadata import MetadataError, parse_idp_metadata
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 
 
-def idp_metadata(cert_pem: str | None, *, entity_id: str = "https://idp.example.test/saml/metadata", extra_cert: str | None = None) -> bytes:
+def idp_metadata(
+    cert_pem: str | None, *, entity_id: str = "https://idp.example.test/saml/metadata", extra_cert: str | None = None
+) -> bytes:
     """IdP metadata as IdPs publish it (used by other tests too)."""
     keys = "".join(
         f'<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data>'
         f"<ds:X509Certificate>{pem_body(pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-        for pem in (cert_pem, extra_cert) if pem
+        for pem in (cert_pem, extra_cert)
+        if pem
     )
     return (
         f'<?xml version="1.0"?><md:EntityDescriptor xmlns:md="{MD}" entityID="{entity_id}">'
@@ -38,9 +41,13 @@ def make_cert(*, days: int) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now + dt.timedelta(days=days))
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -48,7 +55,9 @@ def make_cert(*, days: int) -> str:
 
 def test_parses_entity_sso_url_and_certificates(idp):
     second = make_cert(days=20)
-    parsed = parse_idp_metadata(b"\xef\xbb\xbf" + idp_metadata(idp.cert_pem, extra_cert=second))  # with a BOM, as Entra sends
+    parsed = parse_idp_metadata(
+        b"\xef\xbb\xbf" + idp_metadata(idp.cert_pem, extra_cert=second)
+    )  # with a BOM, as Entra sends
     assert parsed.entity_id == "https://idp.example.test/saml/metadata"
     assert parsed.sso_url == "https://idp.example.test/sso/redirect"  # Redirect binding preferred
     assert len(parsed.certificates) == 2
@@ -67,9 +76,15 @@ def test_sha1_signed_certificate_is_warned_about():
     [
         (b"", "METADATA_EMPTY"),
         (b"this is not xml", "METADATA_NOT_XML"),
-        (b'<!DOCTYPE x [<!ENTITY a "b">]><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"/>', "METADATA_NOT_XML"),
+        (
+            b'<!DOCTYPE x [<!ENTITY a "b">]><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"/>',
+            "METADATA_NOT_XML",
+        ),
         (b"<html><body>Sign in</body></html>", "METADATA_NOT_SAML"),
-        (f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:SPSSODescriptor/></md:EntityDescriptor>'.encode(), "METADATA_NO_IDP"),
+        (
+            f'<md:EntityDescriptor xmlns:md="{MD}" entityID="x"><md:SPSSODescriptor/></md:EntityDescriptor>'.encode(),
+            "METADATA_NO_IDP",
+        ),
         (b"<x>" + b"a" * (600 * 1024) + b"</x>", "METADATA_TOO_LARGE"),
     ],
     ids=["empty", "not-xml", "doctype", "html", "sp-metadata", "too-large"],

@@ -51,32 +51,79 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     long_expired = _session(user, expired_days_ago=40)
     recently_revoked = _session(user, revoked_days_ago=5)
     long_revoked = _session(user, revoked_days_ago=31)
-    db.session.add_all([
-        UsedAssertion(connection_id=connection.id, assertion_id="_spent", expires_at=NOW - dt.timedelta(hours=1)),
-        UsedAssertion(connection_id=connection.id, assertion_id="_still_guarding", expires_at=NOW + dt.timedelta(minutes=5)),
-        PendingRequest(id="_abandoned", connection_id=connection.id, app="portal", next_path="/", browser_binding_hash="x" * 64,
-                       purpose="login", created_at=NOW - dt.timedelta(hours=2), expires_at=NOW - dt.timedelta(hours=1)),
-        PendingRequest(id="_waiting", connection_id=connection.id, app="portal", next_path="/", browser_binding_hash="x" * 64,
-                       purpose="login", created_at=NOW, expires_at=NOW + dt.timedelta(minutes=10)),
-        AppAuthorizationRequest(id="_gone_app", app="desktop", redirect_uri="http://127.0.0.1:9/", code_challenge="c" * 43,
-                                state="s", expires_at=NOW - dt.timedelta(hours=1)),
-        AppAuthorizationRequest(id="_open_app", app="desktop", redirect_uri="http://127.0.0.1:9/", code_challenge="c" * 43,
-                                state="s", expires_at=NOW + dt.timedelta(minutes=5)),
-        AppAuthorizationCode(code_hash="a" * 64, user_id=user.id, app="desktop", redirect_uri="http://127.0.0.1:9/",
-                             code_challenge="c" * 43, expires_at=NOW - dt.timedelta(minutes=5)),
-    ])
+    db.session.add_all(
+        [
+            UsedAssertion(connection_id=connection.id, assertion_id="_spent", expires_at=NOW - dt.timedelta(hours=1)),
+            UsedAssertion(
+                connection_id=connection.id, assertion_id="_still_guarding", expires_at=NOW + dt.timedelta(minutes=5)
+            ),
+            PendingRequest(
+                id="_abandoned",
+                connection_id=connection.id,
+                app="portal",
+                next_path="/",
+                browser_binding_hash="x" * 64,
+                purpose="login",
+                created_at=NOW - dt.timedelta(hours=2),
+                expires_at=NOW - dt.timedelta(hours=1),
+            ),
+            PendingRequest(
+                id="_waiting",
+                connection_id=connection.id,
+                app="portal",
+                next_path="/",
+                browser_binding_hash="x" * 64,
+                purpose="login",
+                created_at=NOW,
+                expires_at=NOW + dt.timedelta(minutes=10),
+            ),
+            AppAuthorizationRequest(
+                id="_gone_app",
+                app="desktop",
+                redirect_uri="http://127.0.0.1:9/",
+                code_challenge="c" * 43,
+                state="s",
+                expires_at=NOW - dt.timedelta(hours=1),
+            ),
+            AppAuthorizationRequest(
+                id="_open_app",
+                app="desktop",
+                redirect_uri="http://127.0.0.1:9/",
+                code_challenge="c" * 43,
+                state="s",
+                expires_at=NOW + dt.timedelta(minutes=5),
+            ),
+            AppAuthorizationCode(
+                code_hash="a" * 64,
+                user_id=user.id,
+                app="desktop",
+                redirect_uri="http://127.0.0.1:9/",
+                code_challenge="c" * 43,
+                expires_at=NOW - dt.timedelta(minutes=5),
+            ),
+        ]
+    )
     db.session.commit()
 
     report = _purge(runner)
     spent = {"app_authorization_requests": 1, "app_authorization_codes": 1}
-    assert report == {"deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent}, "retention_days": 30}
+    assert report == {
+        "deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent},
+        "retention_days": 30,
+    }
     assert {row.id for row in db.session.query(AppAuthorizationRequest)} == {"_open_app"}
     assert db.session.query(AppAuthorizationCode).count() == 0
     assert _left() == {live.session.id, recently_expired.session.id, recently_revoked.session.id}
     assert {row.assertion_id for row in db.session.query(UsedAssertion)} == {"_still_guarding"}
     assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}
     assert find_live_session(live.token) is not None
-    assert events("sessions.purge")[-1].details == {"retention_days": 30, "sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent}
+    assert events("sessions.purge")[-1].details == {
+        "retention_days": 30,
+        "sessions": 2,
+        "used_assertions": 1,
+        "pending_requests": 1,
+        **spent,
+    }
     assert long_expired.session.id not in _left() and long_revoked.session.id not in _left()
 
     shorter = _purge(runner, "--older-than-days", "1")
@@ -107,7 +154,7 @@ def test_purge_works_in_batches_of_short_transactions(runner, acme):
 
 
 def test_sessions_of_deleted_users_are_purged_too(runner, acme):
-    from app.users import delete_user
+    from app.services.users import delete_user
 
     gone = _session(acme["agent"], revoked_days_ago=45)
     delete_user(acme["agent"])

@@ -11,9 +11,24 @@ from tests.conftest import post_acs, start_sso
 @pytest.mark.parametrize(
     "candidate",
     [
-        "https://evil.example/", "http://evil.example", "//evil.example", "///evil.example", "/\\evil.example",
-        "\\\\evil.example", "/%5cevil.example", "/%2F%2Fevil.example", "javascript:alert(1)", "JaVaScRiPt:alert(1)",
-        "data:text/html,x", " /portal/", "/portal/\r\nSet-Cookie: x=1", "/\tevil", "portal/", "", None, "/" + "a" * 3000,
+        "https://evil.example/",
+        "http://evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/%5cevil.example",
+        "/%2F%2Fevil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        " /portal/",
+        "/portal/\r\nSet-Cookie: x=1",
+        "/\tevil",
+        "portal/",
+        "",
+        None,
+        "/" + "a" * 3000,
         "/%09/evil.example",
     ],
 )
@@ -28,7 +43,9 @@ def test_relative_paths_on_this_site_are_kept(candidate):
 
 def test_open_redirect_through_sso_start_is_closed(client, acme, idp):
     request_id = start_sso(client, "admin@acme.example", next_path="//evil.example/steal")
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id)
+    )
     assert response.location == "/portal/"
 
 

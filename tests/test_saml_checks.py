@@ -13,7 +13,6 @@ import pytest
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from app.connections import add_certificates
 from app.demo_idp.idp import DS, SAML, encode, sign_element
 from app.errors import SignInError
 from app.extensions import db
@@ -21,6 +20,7 @@ from app.models import AuditEvent, PendingRequest, UsedAssertion, UserSession
 from app.saml.certs import certificate_info
 from app.saml.core import consume_response
 from app.saml.urls import sp_values
+from app.services.connections import add_certificates
 from tests.conftest import post_acs, start_sso
 from tests.saml_idp import TestIdP, minutes
 
@@ -46,9 +46,14 @@ def no_session_written() -> None:
 
 # --- the happy variants ----------------------------------------------------------------------
 
+
 def test_response_and_assertion_both_signed_is_accepted(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    signed_in(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_response=True)))
+    signed_in(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_response=True)
+        )
+    )
 
 
 def test_okta_style_inclusive_namespaces_prefix_list_is_accepted(client, acme, idp):
@@ -71,7 +76,9 @@ def test_connection_that_expects_a_signed_response_accepts_one(client, make_acco
     connection = make_connection(account, signed_element="response")
     make_user(account, EMAIL)
     request_id = start_sso(client, EMAIL)
-    saml = idp.response(sp_values(connection).as_dict(), email=EMAIL, request_id=request_id, sign_assertion=False, sign_response=True)
+    saml = idp.response(
+        sp_values(connection).as_dict(), email=EMAIL, request_id=request_id, sign_assertion=False, sign_response=True
+    )
     signed_in(post_acs(client, connection, saml))
 
 
@@ -87,9 +94,12 @@ def test_certificate_rollover_accepts_either_certificate(client, acme, idp):
 
 # --- signatures ------------------------------------------------------------------------------
 
+
 def test_unsigned_response_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_assertion=False))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, sign_assertion=False)
+    )
     refused(response, "SAML_UNSIGNED")
     no_session_written()
 
@@ -103,7 +113,10 @@ def test_only_response_signed_is_refused_when_the_assertion_must_be(client, acme
 def test_signature_by_an_unknown_key_is_refused(client, acme):
     forger = TestIdP.create()
     request_id = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], forger.response(acme["sp"], email=EMAIL, request_id=request_id)), "SAML_SIGNATURE_INVALID")
+    refused(
+        post_acs(client, acme["connection"], forger.response(acme["sp"], email=EMAIL, request_id=request_id)),
+        "SAML_SIGNATURE_INVALID",
+    )
 
 
 def test_tampered_email_after_signing_is_refused(client, acme, idp):
@@ -117,13 +130,20 @@ def test_tampered_email_after_signing_is_refused(client, acme, idp):
 
 def test_sha1_signature_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, algorithm="sha1")), "SAML_WEAK_ALGORITHM")
+    refused(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, algorithm="sha1")
+        ),
+        "SAML_WEAK_ALGORITHM",
+    )
 
 
 def test_xslt_transform_is_refused_before_any_signature_work(client, acme, idp, monkeypatch):
     calls = []
     original = OneLogin_Saml2_Utils.validate_sign
-    monkeypatch.setattr(OneLogin_Saml2_Utils, "validate_sign", staticmethod(lambda *a, **k: calls.append(1) or original(*a, **k)))
+    monkeypatch.setattr(
+        OneLogin_Saml2_Utils, "validate_sign", staticmethod(lambda *a, **k: calls.append(1) or original(*a, **k))
+    )
     request_id = start_sso(client, EMAIL)
     element = idp.response_element(acme["sp"], email=EMAIL, request_id=request_id)
     transforms = element.find(f".//{{{DS}}}Transforms")
@@ -151,7 +171,9 @@ def test_comment_inside_the_email_does_not_truncate_it(client, acme, idp, make_u
     """CVE-2017-11427 style: the IdP vouches for 'admin@acme.example.evil.test'; a comment after
     'admin@acme.example' must not make us read only the part before it."""
     request_id = start_sso(client, EMAIL)
-    element = idp.response_element(acme["sp"], email="admin@acme.example.evil.test", request_id=request_id, sign_assertion=False)
+    element = idp.response_element(
+        acme["sp"], email="admin@acme.example.evil.test", request_id=request_id, sign_assertion=False
+    )
     for node in element.iter(f"{{{SAML}}}NameID", f"{{{SAML}}}AttributeValue"):
         node.text = "admin@acme.example"
         comment = etree.Comment("x")
@@ -165,6 +187,7 @@ def test_comment_inside_the_email_does_not_truncate_it(client, acme, idp, make_u
 
 # --- replay and InResponseTo ------------------------------------------------------------------
 
+
 def test_replayed_idp_initiated_response_is_refused(client, make_account, make_connection, make_user, idp):
     account = make_account()
     connection = make_connection(account, allow_idp_initiated=True)
@@ -177,14 +200,27 @@ def test_replayed_idp_initiated_response_is_refused(client, make_account, make_c
 
 def test_same_assertion_id_answering_a_second_request_is_a_replay(client, acme, idp):
     first = start_sso(client, EMAIL)
-    signed_in(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=first, assertion_id="_same")))
+    signed_in(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=first, assertion_id="_same")
+        )
+    )
     second = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=second, assertion_id="_same")), "SAML_REPLAY")
+    refused(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=second, assertion_id="_same")
+        ),
+        "SAML_REPLAY",
+    )
 
 
 def test_replay_cache_entry_lives_until_the_assertion_expires(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, assertion_id="_kept", lifetime=minutes(5)))
+    post_acs(
+        client,
+        acme["connection"],
+        idp.response(acme["sp"], email=EMAIL, request_id=request_id, assertion_id="_kept", lifetime=minutes(5)),
+    )
     entry = db.session.get(UsedAssertion, (acme["connection"].id, "_kept"))
     assert entry is not None
     assert entry.expires_at > dt.datetime.now(dt.UTC).replace(tzinfo=None) + minutes(4)
@@ -220,7 +256,10 @@ def test_concurrent_replays_sign_in_once(app, make_account, make_connection, mak
 
 def test_unknown_in_response_to_is_refused(client, acme, idp):
     start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id="_never_sent")), "SAML_IN_RESPONSE_TO_MISMATCH")
+    refused(
+        post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id="_never_sent")),
+        "SAML_IN_RESPONSE_TO_MISMATCH",
+    )
 
 
 def test_response_in_another_browser_is_refused(client, app, acme, idp):
@@ -242,7 +281,10 @@ def test_expired_pending_request_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
     db.session.get(PendingRequest, request_id).expires_at = dt.datetime(2000, 1, 1)
     db.session.commit()
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id)), "SAML_IN_RESPONSE_TO_MISMATCH")
+    refused(
+        post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id)),
+        "SAML_IN_RESPONSE_TO_MISMATCH",
+    )
 
 
 def test_pending_request_is_single_use(client, acme, idp):
@@ -254,7 +296,11 @@ def test_pending_request_is_single_use(client, acme, idp):
 
 def test_failed_response_consumes_the_pending_request(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, audience="https://wrong"))
+    post_acs(
+        client,
+        acme["connection"],
+        idp.response(acme["sp"], email=EMAIL, request_id=request_id, audience="https://wrong"),
+    )
     assert db.session.get(PendingRequest, request_id) is None
 
 
@@ -277,21 +323,30 @@ def test_subject_confirmation_naming_another_request_is_refused(client, acme, id
 
 # --- IdP-initiated -----------------------------------------------------------------------------
 
+
 def test_unsolicited_response_is_refused_by_default(client, acme, idp):
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=None)), "SAML_UNSOLICITED")
+    refused(
+        post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=None)), "SAML_UNSOLICITED"
+    )
 
 
-def test_unsolicited_response_with_in_response_to_on_the_subject_is_refused(client, make_account, make_connection, make_user, idp):
+def test_unsolicited_response_with_in_response_to_on_the_subject_is_refused(
+    client, make_account, make_connection, make_user, idp
+):
     account = make_account()
     connection = make_connection(account, allow_idp_initiated=True)
     make_user(account, EMAIL)
-    saml = idp.response(sp_values(connection).as_dict(), email=EMAIL, request_id=None, scd_in_response_to="_someone_elses")
+    saml = idp.response(
+        sp_values(connection).as_dict(), email=EMAIL, request_id=None, scd_in_response_to="_someone_elses"
+    )
     response = post_acs(client, connection, saml)
     assert response.status_code == 400
     no_session_written()
 
 
-def test_unsolicited_response_never_switches_a_signed_in_browser_to_someone_else(client, make_account, make_connection, make_user, idp, sign_in):
+def test_unsolicited_response_never_switches_a_signed_in_browser_to_someone_else(
+    client, make_account, make_connection, make_user, idp, sign_in
+):
     account = make_account()
     connection = make_connection(account, allow_idp_initiated=True)
     make_user(account, EMAIL)
@@ -304,9 +359,15 @@ def test_unsolicited_response_never_switches_a_signed_in_browser_to_someone_else
 
 # --- audience, destination, recipient --------------------------------------------------------
 
+
 def test_missing_audience_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, audience=None)), "SAML_AUDIENCE_MISSING")
+    refused(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, audience=None)
+        ),
+        "SAML_AUDIENCE_MISSING",
+    )
 
 
 def test_wrong_audience_is_refused(client, acme, idp):
@@ -339,7 +400,9 @@ def test_destination_comes_from_base_url_not_the_host_header(client, acme, idp):
     client.environ_base["HTTP_HOST"] = "evil.example"
     acs_on_evil = acme["sp"]["acs_url"].replace("sso.test", "evil.example")
     saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, destination=acs_on_evil, recipient=acs_on_evil)
-    response = client.post(f"/saml/{acme['connection'].id}/acs", data={"SAMLResponse": saml}, base_url="https://evil.example")
+    response = client.post(
+        f"/saml/{acme['connection'].id}/acs", data={"SAMLResponse": saml}, base_url="https://evil.example"
+    )
     assert response.status_code == 400
     no_session_written()
 
@@ -353,22 +416,38 @@ def test_recipient_containing_the_acs_url_is_refused(client, acme, idp):
 
 def test_missing_recipient_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, recipient=None)), "SAML_RECIPIENT_MISMATCH")
+    refused(
+        post_acs(
+            client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id, recipient=None)
+        ),
+        "SAML_RECIPIENT_MISMATCH",
+    )
 
 
 def test_wrong_issuer_is_refused(client, acme, idp):
     impostor = TestIdP(idp.key_pem, idp.cert_pem, entity_id="https://impostor.example/")
     request_id = start_sso(client, EMAIL)
-    refused(post_acs(client, acme["connection"], impostor.response(acme["sp"], email=EMAIL, request_id=request_id)), "SAML_ISSUER_MISMATCH")
+    refused(
+        post_acs(client, acme["connection"], impostor.response(acme["sp"], email=EMAIL, request_id=request_id)),
+        "SAML_ISSUER_MISMATCH",
+    )
 
 
 def test_idp_error_status_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, status="urn:oasis:names:tc:SAML:2.0:status:Responder", sign_assertion=False, sign_response=True)
+    saml = idp.response(
+        acme["sp"],
+        email=EMAIL,
+        request_id=request_id,
+        status="urn:oasis:names:tc:SAML:2.0:status:Responder",
+        sign_assertion=False,
+        sign_response=True,
+    )
     refused(post_acs(client, acme["connection"], saml), "SAML_STATUS_ERROR")
 
 
 # --- clock skew --------------------------------------------------------------------------------
+
 
 def _now_shifted(seconds: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
@@ -376,13 +455,17 @@ def _now_shifted(seconds: int) -> dt.datetime:
 
 def test_idp_clock_slightly_ahead_is_tolerated(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(90), not_before_offset=dt.timedelta(0))
+    saml = idp.response(
+        acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(90), not_before_offset=dt.timedelta(0)
+    )
     signed_in(post_acs(client, acme["connection"], saml))
 
 
 def test_not_before_beyond_the_skew_is_refused(client, acme, idp):
     request_id = start_sso(client, EMAIL)
-    saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(200), not_before_offset=dt.timedelta(0))
+    saml = idp.response(
+        acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(200), not_before_offset=dt.timedelta(0)
+    )
     refused(post_acs(client, acme["connection"], saml), "SAML_NOT_YET_VALID")
 
 
@@ -395,11 +478,14 @@ def test_expired_assertion_is_refused(client, acme, idp):
 def test_clock_skew_is_configurable(app, client, acme, idp, monkeypatch):
     monkeypatch.setitem(app.config, "SAML_CLOCK_SKEW_SECONDS", 0)
     request_id = start_sso(client, EMAIL)
-    saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(60), not_before_offset=dt.timedelta(0))
+    saml = idp.response(
+        acme["sp"], email=EMAIL, request_id=request_id, now=_now_shifted(60), not_before_offset=dt.timedelta(0)
+    )
     refused(post_acs(client, acme["connection"], saml), "SAML_NOT_YET_VALID")
 
 
 # --- bad input at the ACS --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("body", "code"),
@@ -407,8 +493,16 @@ def test_clock_skew_is_configurable(app, client, acme, idp, monkeypatch):
         ("not base64 at all!", "SAML_MALFORMED"),
         (base64.b64encode(b"this is not xml").decode(), "SAML_MALFORMED"),
         (base64.b64encode(b"<a><b></a>").decode(), "SAML_MALFORMED"),
-        (base64.b64encode(b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&lol2;</samlp:Response>').decode(), "SAML_DOCTYPE"),
-        (base64.b64encode(b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>').decode(), "SAML_MALFORMED"),
+        (
+            base64.b64encode(
+                b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&lol2;</samlp:Response>'
+            ).decode(),
+            "SAML_DOCTYPE",
+        ),
+        (
+            base64.b64encode(b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>').decode(),
+            "SAML_MALFORMED",
+        ),
         ("", "SAML_MALFORMED"),
     ],
     ids=["not-base64", "not-xml", "broken-xml", "doctype", "wrong-root", "empty-field"],
@@ -422,7 +516,9 @@ def test_malformed_input_is_a_clean_400_with_only_an_audit_event(client, acme, b
 
 def test_response_without_status_or_assertion_is_refused(client, make_account, make_connection):
     connection = make_connection(make_account(), allow_idp_initiated=True)
-    body = base64.b64encode(b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1" Version="2.0"/>').decode()
+    body = base64.b64encode(
+        b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1" Version="2.0"/>'
+    ).decode()
     refused(client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": body}), "SAML_MALFORMED")
 
 
@@ -450,7 +546,9 @@ def test_disabled_connection_is_refused(client, make_account, make_connection, m
     account = make_account()
     connection = make_connection(account, status="tested", allow_idp_initiated=True)
     make_user(account, EMAIL)
-    refused(post_acs(client, connection, idp.response(sp_values(connection).as_dict(), email=EMAIL)), "CONNECTION_DISABLED")
+    refused(
+        post_acs(client, connection, idp.response(sp_values(connection).as_dict(), email=EMAIL)), "CONNECTION_DISABLED"
+    )
 
 
 def test_error_page_does_not_leak_the_details(client, acme, idp):

@@ -8,9 +8,9 @@ import pytest
 
 from app.extensions import db
 from app.models import User, UserSession
+from app.services.users import deactivate_user, delete_user
 from app.sessions import create_session, find_live_session, hash_token
 from app.timeutil import utcnow
-from app.users import deactivate_user, delete_user
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def metadata_server(app, monkeypatch) -> Iterator[MetadataServer]:
 @pytest.fixture
 def wizard(make_account, make_user, client) -> dict:
     """An admin signed in, with a fresh draft Okta connection (no IdP side yet)."""
-    from app.connections import create_connection
+    from app.services.connections import create_connection
 
     account = make_account("acme", "Acme Corp")
     admin = make_user(account, "admin@acme.example", "admin")
@@ -85,7 +85,8 @@ def wizard(make_account, make_user, client) -> dict:
 
 def _read(client, connection: IdpConnection, method: str, csrf: str, **data):
     return client.post(
-        f"/setup/connections/{connection.id}/import/{method}", data={"csrf_token": csrf, **data},
+        f"/setup/connections/{connection.id}/import/{method}",
+        data={"csrf_token": csrf, **data},
         content_type="multipart/form-data" if method == "file" else None,
     )
 
@@ -96,7 +97,8 @@ def _review_token(page: str) -> str:
 
 def _confirm(client, connection: IdpConnection, page: str, csrf: str):
     return client.post(
-        f"/setup/connections/{connection.id}/import/confirm", data={"csrf_token": csrf, "review_token": _review_token(page)}
+        f"/setup/connections/{connection.id}/import/confirm",
+        data={"csrf_token": csrf, "review_token": _review_token(page)},
     )
 
 
@@ -112,10 +114,13 @@ def _assert_nothing_saved(connection: IdpConnection) -> None:
 
 # --- the four ways in ---------------------------------------------------------------------------
 
+
 def test_paste_review_then_confirm(client, csrf_token, wizard, idp):
     connection = wizard["connection"]
     soon = make_cert(days=20)
-    response = _read(client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem, extra_cert=soon).decode())
+    response = _read(
+        client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem, extra_cert=soon).decode()
+    )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     # The review shows what was parsed, and saves nothing yet.
@@ -133,12 +138,16 @@ def test_paste_review_then_confirm(client, csrf_token, wizard, idp):
     assert connection.idp_sso_url == "https://idp.example.test/sso/redirect"
     assert len(connection.certificates) == 2 and connection.status == DRAFT
     [event] = audit_events("connection.import", connection)
-    assert event.outcome == "success" and event.details["method"] == "paste" and event.details["certificates_added"] == 2
+    assert (
+        event.outcome == "success" and event.details["method"] == "paste" and event.details["certificates_added"] == 2
+    )
 
 
 def test_file_upload(client, csrf_token, wizard, idp):
     connection = wizard["connection"]
-    response = _read(client, connection, "file", csrf_token(), metadata_file=(io.BytesIO(idp_metadata(idp.cert_pem)), "idp.xml"))
+    response = _read(
+        client, connection, "file", csrf_token(), metadata_file=(io.BytesIO(idp_metadata(idp.cert_pem)), "idp.xml")
+    )
     assert response.status_code == 200
     _confirm(client, connection, response.get_data(as_text=True), csrf_token())
     assert _fresh(connection).idp_entity_id == IDP_ENTITY
@@ -147,8 +156,14 @@ def test_file_upload(client, csrf_token, wizard, idp):
 def test_manual_fields(client, csrf_token, wizard, idp):
     connection = wizard["connection"]
     response = _read(
-        client, connection, "manual", csrf_token(), entity_id=" https://idp.example.test/x ",
-        sso_url="https://idp.example.test/sso", slo_url="", certificate=idp.cert_pem,
+        client,
+        connection,
+        "manual",
+        csrf_token(),
+        entity_id=" https://idp.example.test/x ",
+        sso_url="https://idp.example.test/sso",
+        slo_url="",
+        certificate=idp.cert_pem,
     )
     assert response.status_code == 200
     assert certificate_info(idp.cert_pem).fingerprint_sha256 in response.get_data(as_text=True)
@@ -173,6 +188,7 @@ def test_metadata_url_is_fetched_and_remembered(client, csrf_token, wizard, idp,
 
 # --- bad input: a message on the page, a code, an audit event, nothing saved -----------------
 
+
 def _two_idps() -> bytes:
     one = idp_metadata(make_cert(days=300), entity_id="https://one.example").decode().split("?>", 1)[1]
     two = idp_metadata(make_cert(days=300), entity_id="https://two.example").decode().split("?>", 1)[1]
@@ -188,7 +204,10 @@ BAD_PASTES = {
     "expired certificate": (idp_metadata(make_cert(days=-1)), "METADATA_CERTIFICATE_EXPIRED"),
     "a DTD": (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "METADATA_NOT_XML"),
     "not SAML": (b"<html><body>Sign in</body></html>", "METADATA_NOT_SAML"),
-    "an entity ID longer than the column": (idp_metadata(make_cert(days=300), entity_id="https://idp.example/" + "e" * 1100), "METADATA_VALUE_TOO_LONG"),
+    "an entity ID longer than the column": (
+        idp_metadata(make_cert(days=300), entity_id="https://idp.example/" + "e" * 1100),
+        "METADATA_VALUE_TOO_LONG",
+    ),
 }
 
 
@@ -214,12 +233,18 @@ def test_bad_upload_is_explained(client, csrf_token, wizard):
     # Encoded by hand: the test client would spool a body this size to a file it never closes.
     boundary = "setup-test-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf_token()}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="metadata_file"; filename="big.xml"\r\n'
-        "Content-Type: application/xml\r\n\r\n"
-    ).encode() + too_big + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf_token()}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="metadata_file"; filename="big.xml"\r\n'
+            "Content-Type: application/xml\r\n\r\n"
+        ).encode()
+        + too_big
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     response = client.post(
-        f"/setup/connections/{connection.id}/import/file", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+        f"/setup/connections/{connection.id}/import/file",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
     )
     assert response.status_code == 422 and "METADATA_TOO_LARGE" in response.get_data(as_text=True)
     response = _read(client, connection, "file", csrf_token())  # no file chosen
@@ -233,7 +258,10 @@ def test_bad_upload_is_explained(client, csrf_token, wizard):
         ({"entity_id": "", "sso_url": "https://idp.example/sso", "certificate": "x"}, "MANUAL_NO_ENTITY_ID"),
         ({"entity_id": "e", "sso_url": "ftp://idp.example/sso", "certificate": "x"}, "MANUAL_BAD_SSO_URL"),
         ({"entity_id": "e", "sso_url": "https://idp.example/sso", "certificate": ""}, "MANUAL_NO_CERTIFICATE"),
-        ({"entity_id": "e", "sso_url": "https://idp.example/sso", "certificate": "MIIBnot-a-cert"}, "METADATA_BAD_CERTIFICATE"),
+        (
+            {"entity_id": "e", "sso_url": "https://idp.example/sso", "certificate": "MIIBnot-a-cert"},
+            "METADATA_BAD_CERTIFICATE",
+        ),
         ({"entity_id": "e" * 1025, "sso_url": "https://idp.example/sso", "certificate": "x"}, "FORM_INVALID"),
     ],
 )
@@ -246,8 +274,15 @@ def test_bad_manual_fields(client, csrf_token, wizard, fields, code):
 
 
 def test_expired_manual_certificate(client, csrf_token, wizard):
-    response = _read(client, wizard["connection"], "manual", csrf_token(), entity_id="e",
-                     sso_url="https://idp.example/sso", certificate=make_cert(days=-2))
+    response = _read(
+        client,
+        wizard["connection"],
+        "manual",
+        csrf_token(),
+        entity_id="e",
+        sso_url="https://idp.example/sso",
+        certificate=make_cert(days=-2),
+    )
     assert response.status_code == 422 and "METADATA_CERTIFICATE_EXPIRED" in response.get_data(as_text=True)
 
 
@@ -289,8 +324,10 @@ def test_metadata_url_that_is_too_large(client, csrf_token, wizard, metadata_ser
 
 @pytest.mark.parametrize(
     ("status", "headers", "code"),
-    [(302, {"Location": "http://169.254.169.254/latest/meta-data/"}, "METADATA_URL_REDIRECT"),
-     (500, {}, "METADATA_URL_STATUS")],
+    [
+        (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, "METADATA_URL_REDIRECT"),
+        (500, {}, "METADATA_URL_STATUS"),
+    ],
 )
 def test_metadata_url_that_redirects_or_fails(client, csrf_token, wizard, metadata_server, status, headers, code):
     metadata_server.routes["/odd"] = (status, headers, b"", 0)
@@ -300,7 +337,9 @@ def test_metadata_url_that_redirects_or_fails(client, csrf_token, wizard, metada
 
 @pytest.mark.parametrize("method", ["file", "paste", "url", "manual"])
 def test_empty_post_of_each_method_is_explained(client, csrf_token, wizard, method):
-    response = client.post(f"/setup/connections/{wizard['connection'].id}/import/{method}", data={"csrf_token": csrf_token()})
+    response = client.post(
+        f"/setup/connections/{wizard['connection'].id}/import/{method}", data={"csrf_token": csrf_token()}
+    )
     assert response.status_code == 422
     assert 'data-testid="import-error-code"' in response.get_data(as_text=True)
     _assert_nothing_saved(wizard["connection"])
@@ -311,11 +350,12 @@ def test_unknown_import_method_is_404(client, csrf_token, wizard):
 
 
 def test_tampered_or_foreign_review_is_refused(client, csrf_token, wizard, idp):
-    from app.connections import create_connection
+    from app.services.connections import create_connection
 
     connection = wizard["connection"]
     response = client.post(
-        f"/setup/connections/{connection.id}/import/confirm", data={"csrf_token": csrf_token(), "review_token": "forged"}
+        f"/setup/connections/{connection.id}/import/confirm",
+        data={"csrf_token": csrf_token(), "review_token": "forged"},
     )
     assert response.status_code == 302 and response.location.endswith("/import")
     _assert_nothing_saved(connection)
@@ -331,6 +371,7 @@ def test_tampered_or_foreign_review_is_refused(client, csrf_token, wizard, idp):
 
 # --- certificates: rollover -------------------------------------------------------------------
 
+
 def test_reimport_adds_certificates_and_keeps_the_old_ones(client, csrf_token, wizard, idp):
     connection = wizard["connection"]
     first = _read(client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem).decode())
@@ -341,16 +382,23 @@ def test_reimport_adds_certificates_and_keeps_the_old_ones(client, csrf_token, w
     assert "New" in page
     _confirm(client, connection, page, csrf_token())
     fingerprints = {cert.fingerprint_sha256 for cert in _fresh(connection).certificates}
-    assert fingerprints == {certificate_info(idp.cert_pem).fingerprint_sha256, certificate_info(new_cert).fingerprint_sha256}
+    assert fingerprints == {
+        certificate_info(idp.cert_pem).fingerprint_sha256,
+        certificate_info(new_cert).fingerprint_sha256,
+    }
 
 
-def test_refresh_from_metadata_url_rolls_over_an_enabled_connection(client, csrf_token, wizard, idp, metadata_server, make_user):
+def test_refresh_from_metadata_url_rolls_over_an_enabled_connection(
+    client, csrf_token, wizard, idp, metadata_server, make_user
+):
     """The IdP publishes its next certificate; a re-import adds it, and sign-ins signed with it work."""
     connection = wizard["connection"]
     make_user(wizard["account"], "user@acme.example", "admin")
     route = "/okta/metadata"
     metadata_server.routes[route] = (200, {}, idp_metadata(idp.cert_pem), 0)
-    page = _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + route).get_data(as_text=True)
+    page = _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + route).get_data(
+        as_text=True
+    )
     _confirm(client, connection, page, csrf_token())
     connection = _fresh(connection)
     connection.status = ENABLED
@@ -370,11 +418,17 @@ def test_refresh_from_metadata_url_rolls_over_an_enabled_connection(client, csrf
     connection = _fresh(connection)
     assert len(connection.certificates) == 2 and connection.status == ENABLED
     request_id = authn_request_from_location(client.get("/sso/start?email=user@acme.example").location).get("ID")
-    signed_with_new = next_idp.response(sp_values(connection).as_dict(), email="user@acme.example", request_id=request_id)
+    signed_with_new = next_idp.response(
+        sp_values(connection).as_dict(), email="user@acme.example", request_id=request_id
+    )
     assert post_acs(client, connection, signed_with_new).location == "/portal/"
 
     # Then the old certificate can be removed; the last one cannot.
-    old = next(cert for cert in connection.certificates if cert.fingerprint_sha256 == certificate_info(idp.cert_pem).fingerprint_sha256)
+    old = next(
+        cert
+        for cert in connection.certificates
+        if cert.fingerprint_sha256 == certificate_info(idp.cert_pem).fingerprint_sha256
+    )
     client.post(f"/setup/connections/{connection.id}/certificates/{old.id}/remove", data={"csrf_token": csrf_token()})
     connection = _fresh(connection)
     [kept] = connection.certificates
@@ -386,7 +440,12 @@ def test_refresh_from_metadata_url_rolls_over_an_enabled_connection(client, csrf
 def test_refresh_failure_keeps_the_connection(client, csrf_token, wizard, idp, metadata_server):
     connection = wizard["connection"]
     metadata_server.routes["/m"] = (200, {}, idp_metadata(idp.cert_pem), 0)
-    _confirm(client, connection, _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + "/m").get_data(as_text=True), csrf_token())
+    _confirm(
+        client,
+        connection,
+        _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + "/m").get_data(as_text=True),
+        csrf_token(),
+    )
     metadata_server.routes["/m"] = (200, {}, b"<broken", 0)
     response = client.post(f"/setup/connections/{connection.id}/refresh", data={"csrf_token": csrf_token()})
     assert "METADATA_NOT_XML" in client.get(response.location).get_data(as_text=True)
@@ -404,19 +463,39 @@ def test_refresh_without_metadata_url_is_explained(client, csrf_token, wizard):
 def test_certificate_of_another_connection_cannot_be_removed(client, csrf_token, wizard, make_account, make_connection):
     other = make_connection(make_account("globex", "Globex"))
     cert_id = other.certificates[0].id
-    response = client.post(f"/setup/connections/{wizard['connection'].id}/certificates/{cert_id}/remove", data={"csrf_token": csrf_token()})
+    response = client.post(
+        f"/setup/connections/{wizard['connection'].id}/certificates/{cert_id}/remove", data={"csrf_token": csrf_token()}
+    )
     assert response.status_code == 302
     assert len(_fresh(other).certificates) == 1
-    assert client.post(f"/setup/connections/{other.id}/certificates/{cert_id}/remove", data={"csrf_token": csrf_token()}).status_code == 404
+    assert (
+        client.post(
+            f"/setup/connections/{other.id}/certificates/{cert_id}/remove", data={"csrf_token": csrf_token()}
+        ).status_code
+        == 404
+    )
 
 
 def test_changing_the_idp_of_a_tested_connection_asks_for_a_new_test(client, csrf_token, wizard, idp):
     connection = wizard["connection"]
-    _confirm(client, connection, _read(client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem).decode()).get_data(as_text=True), csrf_token())
+    _confirm(
+        client,
+        connection,
+        _read(client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem).decode()).get_data(
+            as_text=True
+        ),
+        csrf_token(),
+    )
     connection = _fresh(connection)
     connection.status = TESTED
     db.session.commit()
-    review = _read(client, connection, "paste", csrf_token(), metadata_xml=idp_metadata(idp.cert_pem, entity_id="https://elsewhere.example").decode())
+    review = _read(
+        client,
+        connection,
+        "paste",
+        csrf_token(),
+        metadata_xml=idp_metadata(idp.cert_pem, entity_id="https://elsewhere.example").decode(),
+    )
     page = review.get_data(as_text=True)
     assert "was https://idp.example.test/saml/metadata" in page and "back to draft" in page
     _confirm(client, connection, page, csrf_token())
@@ -426,7 +505,12 @@ def test_changing_the_idp_of_a_tested_connection_asks_for_a_new_test(client, csr
 def test_cli_refresh_uses_the_same_rollover(runner, wizard, idp, metadata_server, client, csrf_token):
     connection = wizard["connection"]
     metadata_server.routes["/m"] = (200, {}, idp_metadata(idp.cert_pem), 0)
-    _confirm(client, connection, _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + "/m").get_data(as_text=True), csrf_token())
+    _confirm(
+        client,
+        connection,
+        _read(client, connection, "url", csrf_token(), metadata_url=metadata_server.url + "/m").get_data(as_text=True),
+        csrf_token(),
+    )
     metadata_server.routes["/m"] = (200, {}, idp_metadata(idp.cert_pem, extra_cert=make_cert(days=800)), 0)
     result = runner.invoke(args=["idp", "refresh", str(connection.id), "--json"])
     assert result.exit_code == 0, result.output

@@ -49,6 +49,7 @@ def _account_pages(account: Account) -> list[str]:
 
 # --- access -----------------------------------------------------------------------------------
 
+
 def test_anonymous_is_sent_to_sign_in(client, tenants):
     for url in ["/setup/", *_account_pages(tenants["acme"]), *_connection_pages(tenants["connection"])]:
         response = client.get(url)
@@ -64,7 +65,9 @@ def test_agent_is_refused(client, csrf_token, tenants):
         response = client.get(url)
         assert response.status_code in (302, 403), url
         assert response.status_code == 403 or response.location.startswith("/login?next=")
-    response = client.post(f"/setup/connections/{tenants['connection'].id}/delete", data={"csrf_token": csrf_token(), "confirm": "y"})
+    response = client.post(
+        f"/setup/connections/{tenants['connection'].id}/delete", data={"csrf_token": csrf_token(), "confirm": "y"}
+    )
     assert response.status_code in (302, 403)
     assert db.session.get(IdpConnection, tenants["connection"].id) is not None
 
@@ -76,7 +79,9 @@ def test_other_accounts_admin_gets_404_everywhere(client, csrf_token, tenants):
     connection = tenants["connection"]
     token = csrf_token()
     for action in ("enable", "disable", "delete", "refresh", "test", "import/paste", "import/confirm", "settings"):
-        response = client.post(f"/setup/connections/{connection.id}/{action}", data={"csrf_token": token, "confirm": "y"})
+        response = client.post(
+            f"/setup/connections/{connection.id}/{action}", data={"csrf_token": token, "confirm": "y"}
+        )
         assert response.status_code == 404, action
     response = client.post("/setup/accounts/acme/sso-required", data={"csrf_token": token, "required": "on"})
     assert response.status_code == 404
@@ -121,6 +126,7 @@ def test_post_without_csrf_token_is_refused(client, tenants):
 
 # --- list and new connection ------------------------------------------------------------------
 
+
 def test_list_shows_status_provider_and_earliest_expiry(client, tenants, make_connection):
     log_in(client, tenants["admin"])
     connection = tenants["connection"]
@@ -129,7 +135,7 @@ def test_list_shows_status_provider_and_earliest_expiry(client, tenants, make_co
     db.session.commit()
     earliest = min(cert.not_after for cert in connection.certificates)
     page = client.get("/setup/accounts/acme/").get_data(as_text=True)
-    row = page[page.index(f'data-testid="connection-row-{connection.id}"'):]
+    row = page[page.index(f'data-testid="connection-row-{connection.id}"') :]
     row = row[: row.index("</tr>")]
     assert "Okta" in row and 'data-status="draft"' in row
     assert earliest.strftime("%Y-%m-%d") in row
@@ -176,7 +182,9 @@ def test_create_draft_connection(client, csrf_token, tenants):
 @pytest.mark.parametrize("provider", ["", "not-a-provider", "okta<script>"])
 def test_create_with_bad_provider_is_refused(client, csrf_token, tenants, provider):
     log_in(client, tenants["admin"])
-    response = client.post("/setup/accounts/acme/connections/new", data={"csrf_token": csrf_token(), "provider": provider})
+    response = client.post(
+        "/setup/accounts/acme/connections/new", data={"csrf_token": csrf_token(), "provider": provider}
+    )
     assert response.status_code == 422
     assert "field-error" in response.get_data(as_text=True)
     assert db.session.query(IdpConnection).filter_by(account_id=tenants["acme"].id).count() == 1
@@ -193,15 +201,23 @@ def test_create_with_too_long_name_is_refused(client, csrf_token, tenants):
 
 # --- walkthroughs -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("plugin_key", PLUGIN_KEYS)
 def test_walkthrough_renders_with_this_connections_values(client, csrf_token, tenants, plugin_key):
     log_in(client, tenants["admin"])
     client.post("/setup/accounts/acme/connections/new", data={"csrf_token": csrf_token(), "provider": plugin_key})
-    connection = db.session.query(IdpConnection).filter_by(plugin_key=plugin_key, account_id=tenants["acme"].id).order_by(IdpConnection.id.desc()).first()
+    connection = (
+        db.session.query(IdpConnection)
+        .filter_by(plugin_key=plugin_key, account_id=tenants["acme"].id)
+        .order_by(IdpConnection.id.desc())
+        .first()
+    )
     response = client.get(f"/setup/connections/{connection.id}/walkthrough")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    walkthrough = page[page.index('data-testid="walkthrough"'): page.index("</ol>", page.index('data-testid="walkthrough"'))]
+    walkthrough = page[
+        page.index('data-testid="walkthrough"') : page.index("</ol>", page.index('data-testid="walkthrough"'))
+    ]
     values = sp_values(connection)
     assert values.sp_entity_id in walkthrough
     assert values.acs_url in walkthrough or re.escape(values.acs_url) in html.unescape(walkthrough)
@@ -227,14 +243,19 @@ def test_sp_metadata_download_is_real_metadata(client, tenants):
 
 # --- settings ---------------------------------------------------------------------------------
 
+
 def test_edit_settings(client, csrf_token, tenants):
     log_in(client, tenants["admin"])
     connection = tenants["connection"]
     response = client.post(
         f"/setup/connections/{connection.id}/settings",
         data={
-            "csrf_token": csrf_token(), "name": "Okta (prod)", "email_attributes": "mail\r\nworkEmail\r\n",
-            "signed_element": "assertion", "nameid_format": "", "allow_idp_initiated": "y",
+            "csrf_token": csrf_token(),
+            "name": "Okta (prod)",
+            "email_attributes": "mail\r\nworkEmail\r\n",
+            "signed_element": "assertion",
+            "nameid_format": "",
+            "allow_idp_initiated": "y",
         },
     )
     assert response.status_code == 302
@@ -251,7 +272,13 @@ def test_edit_settings(client, csrf_token, tenants):
     # Empty overrides fall back to the plugin's defaults; IdP-initiated off again.
     client.post(
         f"/setup/connections/{connection.id}/settings",
-        data={"csrf_token": csrf_token(), "name": "Okta (prod)", "email_attributes": "", "signed_element": "", "nameid_format": ""},
+        data={
+            "csrf_token": csrf_token(),
+            "name": "Okta (prod)",
+            "email_attributes": "",
+            "signed_element": "",
+            "nameid_format": "",
+        },
     )
     db.session.expire_all()
     connection = db.session.get(IdpConnection, connection.id)
@@ -262,18 +289,31 @@ def test_settings_form_shows_provider_defaults(client, tenants):
     log_in(client, tenants["admin"])
     page = client.get(f"/setup/connections/{tenants['connection'].id}/settings").get_data(as_text=True)
     assert "Okta&#39;s default: both the response and the assertion" in page
-    assert 'data-testid="allow-idp-initiated"' in page and "checked" not in page.split('data-testid="allow-idp-initiated"')[0][-200:]
+    assert (
+        'data-testid="allow-idp-initiated"' in page
+        and "checked" not in page.split('data-testid="allow-idp-initiated"')[0][-200:]
+    )
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("signed_element", "nothing"), ("nameid_format", "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"),
-     ("email_attributes", "has space"), ("name", "n" * 201)],
+    [
+        ("signed_element", "nothing"),
+        ("nameid_format", "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"),
+        ("email_attributes", "has space"),
+        ("name", "n" * 201),
+    ],
 )
 def test_bad_settings_are_refused(client, csrf_token, tenants, field, value):
     log_in(client, tenants["admin"])
     connection = tenants["connection"]
-    data = {"csrf_token": csrf_token(), "name": "Okta", "email_attributes": "", "signed_element": "", "nameid_format": ""}
+    data = {
+        "csrf_token": csrf_token(),
+        "name": "Okta",
+        "email_attributes": "",
+        "signed_element": "",
+        "nameid_format": "",
+    }
     data[field] = value
     response = client.post(f"/setup/connections/{connection.id}/settings", data=data)
     assert response.status_code == 422
@@ -284,6 +324,7 @@ def test_bad_settings_are_refused(client, csrf_token, tenants, field, value):
 
 
 # --- disable, delete ---------------------------------------------------------------------------
+
 
 def test_disable_needs_confirmation(client, csrf_token, tenants):
     log_in(client, tenants["admin"])
@@ -306,7 +347,9 @@ def test_delete_needs_confirmation_and_keeps_audit_trail(client, csrf_token, ten
     response = client.post(f"/setup/connections/{connection_id}/delete", data={"csrf_token": csrf_token()})
     assert response.status_code == 422
     assert db.session.get(IdpConnection, connection_id) is not None
-    response = client.post(f"/setup/connections/{connection_id}/delete", data={"csrf_token": csrf_token(), "confirm": "y"})
+    response = client.post(
+        f"/setup/connections/{connection_id}/delete", data={"csrf_token": csrf_token(), "confirm": "y"}
+    )
     assert response.status_code == 302 and response.location == "/setup/accounts/acme/"
     db.session.expire_all()
     assert db.session.get(IdpConnection, connection_id) is None
@@ -316,6 +359,7 @@ def test_delete_needs_confirmation_and_keeps_audit_trail(client, csrf_token, ten
 
 
 # --- SSO required -----------------------------------------------------------------------------
+
 
 def test_sso_required_cannot_be_switched_on_without_a_tested_enabled_connection(client, csrf_token, tenants):
     log_in(client, tenants["admin"])

@@ -27,8 +27,14 @@ def okta(make_account, make_user, make_connection, client) -> dict:
     agent = make_user(account, "agent@acme.example", "agent")
     connection = make_connection(account, "okta", status=DRAFT)
     log_in(client, admin)
-    return {"account": account, "admin": admin, "user": user, "agent": agent, "connection": connection,
-            "sp": sp_values(connection).as_dict()}
+    return {
+        "account": account,
+        "admin": admin,
+        "user": user,
+        "agent": agent,
+        "connection": connection,
+        "sp": sp_values(connection).as_dict(),
+    }
 
 
 def _fresh(connection: IdpConnection) -> IdpConnection:
@@ -53,7 +59,10 @@ def test_test_sign_in_shows_what_arrived_creates_no_session_and_marks_tested(cli
     assert authn_request.get("ForceAuthn") == "true"  # the IdP asks again: the admin may test as someone else
 
     saml = _okta_response(
-        idp, okta["sp"], authn_request.get("ID"), email="user@acme.example",
+        idp,
+        okta["sp"],
+        authn_request.get("ID"),
+        email="user@acme.example",
         attributes={"email": ["user@acme.example"], "firstName": ["Uma"]},
     )
     response = post_acs(client, connection, saml)
@@ -75,7 +84,7 @@ def test_test_sign_in_shows_what_arrived_creates_no_session_and_marks_tested(cli
     assert "firstName" in text and "Uma" in text
     assert f'data-testid="test-issuer">{idp.entity_id}<' in text
     assert okta["sp"]["sp_entity_id"] in text  # the audience
-    signed = text[text.index('data-testid="test-signed"'):][:300]
+    signed = text[text.index('data-testid="test-signed"') :][:300]
     assert "the response (RSA-SHA256)" in signed and "the assertion (RSA-SHA256)" in signed
     assert 'data-testid="test-roles">admin, agent<' in text
     assert 'data-testid="test-would-sign-in">Yes<' in text
@@ -100,7 +109,9 @@ def test_user_who_would_be_refused_still_proves_the_saml_setup(client, csrf_toke
 def test_agent_test_user_is_told_about_roles(client, csrf_token, okta, idp):
     connection = okta["connection"]
     request_id = start_test_sign_in(client, connection, csrf_token())
-    text = client.get(post_acs(client, connection, _okta_response(idp, okta["sp"], request_id, email="agent@acme.example")).location).get_data(as_text=True)
+    text = client.get(
+        post_acs(client, connection, _okta_response(idp, okta["sp"], request_id, email="agent@acme.example")).location
+    ).get_data(as_text=True)
     assert "NO_ROLE_FOR_APP" in text and 'data-testid="test-roles">agent<' in text
     assert 'data-testid="test-would-sign-in">No<' in text
 
@@ -108,15 +119,28 @@ def test_agent_test_user_is_told_about_roles(client, csrf_token, okta, idp):
 @pytest.mark.parametrize(
     ("overrides", "code", "hint_fragment"),
     [
-        ({"audience": "https://wrong.example/sp"}, "SAML_AUDIENCE_MISMATCH", "set Audience URI (SP Entity ID) to {sp_entity_id} exactly"),
+        (
+            {"audience": "https://wrong.example/sp"},
+            "SAML_AUDIENCE_MISMATCH",
+            "set Audience URI (SP Entity ID) to {sp_entity_id} exactly",
+        ),
         ({"sign_response": False}, "SAML_UNSIGNED", "set Response and Assertion Signature to Signed"),
-        ({"email": None, "name_id": "00u1abcd", "name_id_format": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"},
-         "SAML_NO_EMAIL", "Attribute Statement email = user.email"),
+        (
+            {
+                "email": None,
+                "name_id": "00u1abcd",
+                "name_id_format": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+            },
+            "SAML_NO_EMAIL",
+            "Attribute Statement email = user.email",
+        ),
         # Refused before any signature work, and still reported on the test page.
         ({"algorithm": "sha1"}, "SAML_WEAK_ALGORITHM", "SHA"),
     ],
 )
-def test_failed_test_explains_in_plain_words_with_the_plugins_hint(client, csrf_token, okta, idp, overrides, code, hint_fragment):
+def test_failed_test_explains_in_plain_words_with_the_plugins_hint(
+    client, csrf_token, okta, idp, overrides, code, hint_fragment
+):
     connection = okta["connection"]
     request_id = start_test_sign_in(client, connection, csrf_token())
     overrides = dict(overrides)
@@ -132,7 +156,7 @@ def test_failed_test_explains_in_plain_words_with_the_plugins_hint(client, csrf_
 
 
 def test_test_needs_the_idp_side_first(client, csrf_token, okta):
-    from app.connections import create_connection
+    from app.services.connections import create_connection
 
     bare = create_connection(okta["account"], "google")
     db.session.commit()
@@ -140,10 +164,14 @@ def test_test_needs_the_idp_side_first(client, csrf_token, okta):
     assert response.status_code == 302 and response.location.endswith(f"/setup/connections/{bare.id}/import")
 
 
-def test_result_pages_are_private_to_the_connection(client, csrf_token, okta, idp, make_account, make_user, make_connection):
+def test_result_pages_are_private_to_the_connection(
+    client, csrf_token, okta, idp, make_account, make_user, make_connection
+):
     connection = okta["connection"]
     request_id = start_test_sign_in(client, connection, csrf_token())
-    result = post_acs(client, connection, _okta_response(idp, okta["sp"], request_id, email="user@acme.example")).location
+    result = post_acs(
+        client, connection, _okta_response(idp, okta["sp"], request_id, email="user@acme.example")
+    ).location
     event_id = int(result.rsplit("/", 1)[1])
     other_account = make_account("globex", "Globex")
     other_connection = make_connection(other_account, "okta")
@@ -182,7 +210,8 @@ def test_from_test_to_enabled_to_sign_in_to_sso_required(client, csrf_token, okt
     # Passwords are refused now.
     client.delete_cookie("__Host-portal_session")
     refused = client.post(
-        "/login/password", data={"email": "admin@acme.example", "password": "a long enough password", "csrf_token": csrf_token()}
+        "/login/password",
+        data={"email": "admin@acme.example", "password": "a long enough password", "csrf_token": csrf_token()},
     )
     assert refused.status_code == 403 and "SSO_REQUIRED" in refused.get_data(as_text=True)
 
@@ -198,7 +227,7 @@ def test_diagnostics_list_sign_ins_through_the_connection(client, csrf_token, ok
     log_in(client, okta["admin"])  # the sign-ins above replaced this browser's session
 
     text = client.get(f"/setup/connections/{connection.id}/").get_data(as_text=True)
-    rows = text[text.index('data-testid="diagnostics"'):]
+    rows = text[text.index('data-testid="diagnostics"') :]
     assert rows.count('data-testid="attempt"') == 2
     assert "user@acme.example" in rows and "agent@acme.example" in rows
     assert 'data-testid="attempt-code">NO_ROLE_FOR_APP<' in rows
@@ -207,7 +236,9 @@ def test_diagnostics_list_sign_ins_through_the_connection(client, csrf_token, ok
     assert "SAML_" in other_page and "agent@acme.example" not in other_page
 
 
-def test_enabling_for_sso_required_account_needs_a_fully_successful_test(client, csrf_token, okta, idp, make_connection):
+def test_enabling_for_sso_required_account_needs_a_fully_successful_test(
+    client, csrf_token, okta, idp, make_connection
+):
     account, connection = okta["account"], okta["connection"]
     current = make_connection(account, "generic", status=ENABLED)
     account.sso_required = True
@@ -227,10 +258,17 @@ def test_enabling_for_sso_required_account_needs_a_fully_successful_test(client,
 def test_events_older_than_the_connection_are_not_its_own(client, okta):
     """SQLite can give a deleted connection's id to a new one; its old events must not show up."""
     connection = okta["connection"]
-    db.session.add(AuditEvent(
-        action="signin.sso", outcome="failure", error_code="SAML_REPLAY", connection_id=connection.id,
-        subject_email="someone@elsewhere.example", created_at=connection.created_at - dt.timedelta(days=1), details={},
-    ))
+    db.session.add(
+        AuditEvent(
+            action="signin.sso",
+            outcome="failure",
+            error_code="SAML_REPLAY",
+            connection_id=connection.id,
+            subject_email="someone@elsewhere.example",
+            created_at=connection.created_at - dt.timedelta(days=1),
+            details={},
+        )
+    )
     db.session.commit()
     text = client.get(f"/setup/connections/{connection.id}/").get_data(as_text=True)
     assert "someone@elsewhere.example" not in text and 'data-testid="no-attempts"' in text

@@ -45,7 +45,9 @@ def test_authn_request_is_well_formed(client, acme):
 
 def test_next_path_is_followed_after_sign_in(client, acme, idp):
     request_id = start_sso(client, "admin@acme.example", next_path="/portal/?tab=users")
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id)
+    )
     assert response.location == "/portal/?tab=users"
 
 

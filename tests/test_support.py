@@ -13,9 +13,9 @@ from app import audit
 from app.extensions import db
 from app.models import AuditEvent, UserSession
 from app.models.idp_connection import DRAFT
+from app.services.users import deactivate_user
 from app.sessions import create_session
 from app.timeutil import utcnow
-from app.users import deactivate_user
 from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events, sso_sign_in
 
 NOW = utcnow()
@@ -31,7 +31,16 @@ def staff(app, make_account, make_user, make_connection, idp):
     return {"client": browser, "user": user, "account": account}
 
 
-def _session(user, *, app_name="portal", created_days_ago=0.0, used_days_ago=None, revoked=False, expired=False, ip="198.51.100.7"):
+def _session(
+    user,
+    *,
+    app_name="portal",
+    created_days_ago=0.0,
+    used_days_ago=None,
+    revoked=False,
+    expired=False,
+    ip="198.51.100.7",
+):
     """A session with chosen times, as if it had lived them."""
     new = create_session(user, app_name=app_name, ip=ip, user_agent=f"Agent of {user.email}")
     created = NOW - dt.timedelta(days=created_days_ago)
@@ -74,7 +83,13 @@ def test_sessions_of_every_account_filtered(staff, acme, make_account, make_user
 
     everything = _ids(browse.get("/support/sessions").get_data(as_text=True))
     staff_session = everything[0]  # the staff member's own sign-in is the newest
-    assert everything[1:] == [recent.session.id, desktop.session.id, revoked.session.id, old_but_used.session.id, expired.session.id]
+    assert everything[1:] == [
+        recent.session.id,
+        desktop.session.id,
+        revoked.session.id,
+        old_but_used.session.id,
+        expired.session.id,
+    ]
 
     def ids(**query):
         response = browse.get("/support/sessions", query_string=query)
@@ -90,13 +105,26 @@ def test_sessions_of_every_account_filtered(staff, acme, make_account, make_user
     # A session created long ago but used since is active; the scan's lower bound keeps it.
     assert ids(state="active") == [staff_session, recent.session.id, desktop.session.id, old_but_used.session.id]
     today = NOW.date()
-    assert ids(used_from=str(today - dt.timedelta(days=1))) == [staff_session, recent.session.id, old_but_used.session.id]
-    assert ids(used_to=str(today - dt.timedelta(days=2))) == [desktop.session.id, revoked.session.id, expired.session.id]
-    assert ids(used_from=str(today - dt.timedelta(days=3)), used_to=str(today - dt.timedelta(days=2))) == [desktop.session.id, revoked.session.id]
+    assert ids(used_from=str(today - dt.timedelta(days=1))) == [
+        staff_session,
+        recent.session.id,
+        old_but_used.session.id,
+    ]
+    assert ids(used_to=str(today - dt.timedelta(days=2))) == [
+        desktop.session.id,
+        revoked.session.id,
+        expired.session.id,
+    ]
+    assert ids(used_from=str(today - dt.timedelta(days=3)), used_to=str(today - dt.timedelta(days=2))) == [
+        desktop.session.id,
+        revoked.session.id,
+    ]
 
 
 def test_unknown_email_or_account_says_so(staff):
-    page = staff["client"].get("/support/sessions", query_string={"email": "nobody@acme.example"}).get_data(as_text=True)
+    page = (
+        staff["client"].get("/support/sessions", query_string={"email": "nobody@acme.example"}).get_data(as_text=True)
+    )
     assert "No user has the email nobody@acme.example." in page and not _ids(page)
     page = staff["client"].get("/support/sessions", query_string={"account": "nope"}).get_data(as_text=True)
     assert "There is no account “nope”." in page
@@ -139,7 +167,12 @@ def test_keyset_pages_walk_every_session_once_even_with_equal_times(staff, acme)
         pages += 1
         path = _link(html, "page-older")
     assert pages == 3 and len(seen) == 120 == len(set(seen))
-    in_db = [s.id for s in db.session.query(UserSession).filter_by(app="desktop").order_by(UserSession.created_at.desc(), UserSession.id.desc())]
+    in_db = [
+        s.id
+        for s in db.session.query(UserSession)
+        .filter_by(app="desktop")
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+    ]
     assert seen == in_db
 
     last_page = browse.get(f"/support/sessions?app=desktop&after={_cursor_after(browse, 2)}").get_data(as_text=True)
@@ -163,9 +196,16 @@ def test_session_detail_shows_everything_and_the_look_is_audited(staff, acme):
     response = staff["client"].get(f"/support/sessions/{new.session.id}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    for text in ("agent@acme.example", "mobile", "203.0.113.50", "Agent of agent@acme.example", "Acme Inc (acme)",
-                 f"connection {acme['connection'].id}", new.session.created_at.strftime("%Y-%m-%d %H:%M"),
-                 new.session.expires_at.strftime("%Y-%m-%d %H:%M")):
+    for text in (
+        "agent@acme.example",
+        "mobile",
+        "203.0.113.50",
+        "Agent of agent@acme.example",
+        "Acme Inc (acme)",
+        f"connection {acme['connection'].id}",
+        new.session.created_at.strftime("%Y-%m-%d %H:%M"),
+        new.session.expires_at.strftime("%Y-%m-%d %H:%M"),
+    ):
         assert text in page, text
     event = events("support.session_view")[-1]
     assert event.actor == "helpdesk@phoneco.example" and event.details == {"session_id": new.session.id}
@@ -200,7 +240,9 @@ def test_staff_revokes_every_session_of_a_user(staff, acme):
     agent = acme["agent"]
     tokens = [app_session(agent, "desktop").token, app_session(agent, "mobile").token]
     browse = staff["client"]
-    response = browse.post(f"/support/users/{agent.id}/revoke-sessions", data={"csrf_token": csrf_from(browse, "/support/sessions")})
+    response = browse.post(
+        f"/support/users/{agent.id}/revoke-sessions", data={"csrf_token": csrf_from(browse, "/support/sessions")}
+    )
     assert response.status_code == 302 and response.location == "/support/sessions?email=agent@acme.example"
     assert "Revoked 2 session(s) of agent@acme.example." in browse.get(response.location).get_data(as_text=True)
     for token in tokens:
@@ -235,8 +277,13 @@ def test_revoke_needs_the_csrf_token(staff, acme):
 def test_audit_log_with_filters_and_pages(staff, acme, make_account):
     make_account("globex", "Globex")
     for number in range(55):
-        audit.record("signin.sso", outcome="failure", error_code="USER_NOT_FOUND", account_id=acme["account"].id,
-                     subject_email=f"stranger{number}@acme.example")
+        audit.record(
+            "signin.sso",
+            outcome="failure",
+            error_code="USER_NOT_FOUND",
+            account_id=acme["account"].id,
+            subject_email=f"stranger{number}@acme.example",
+        )
     deactivate_user(acme["agent"], actor="admin@acme.example")
     old = audit.record("user.create", account_id=acme["account"].id, subject_email="old@acme.example")
     old.created_at = NOW - dt.timedelta(days=400)
@@ -265,8 +312,12 @@ def test_audit_log_with_filters_and_pages(staff, acme, make_account):
     assert actions == []
     actions, _ = rows(date_to=str((NOW - dt.timedelta(days=300)).date()))
     assert actions == ["user.create"]
-    for bad, code in (({"date_from": "soon"}, "FILTER_DATE_INVALID"), ({"action": "drop table;"}, "FILTER_ACTION_INVALID"),
-                      ({"outcome": "maybe"}, "FILTER_OUTCOME_INVALID"), ({"error_code": "<b>"}, "FILTER_CODE_INVALID")):
+    for bad, code in (
+        ({"date_from": "soon"}, "FILTER_DATE_INVALID"),
+        ({"action": "drop table;"}, "FILTER_ACTION_INVALID"),
+        ({"outcome": "maybe"}, "FILTER_OUTCOME_INVALID"),
+        ({"error_code": "<b>"}, "FILTER_CODE_INVALID"),
+    ):
         response = browse.get("/support/audit", query_string=bad)
         assert response.status_code == 400 and code in response.get_data(as_text=True)
 
@@ -295,7 +346,11 @@ def test_accounts_with_user_counts_and_sso_status(staff, acme, make_account, mak
 def test_every_staff_revocation_is_in_the_audit_log_page(staff, acme):
     live = app_session(acme["agent"], "desktop")
     browse = staff["client"]
-    browse.post(f"/support/sessions/{live.session.id}/revoke", data={"csrf_token": csrf_from(browse, "/support/sessions")})
+    browse.post(
+        f"/support/sessions/{live.session.id}/revoke", data={"csrf_token": csrf_from(browse, "/support/sessions")}
+    )
     html = browse.get("/support/audit", query_string={"action": "session.revoke"}).get_data(as_text=True)
     assert 'data-action="session.revoke"' in html and "helpdesk@phoneco.example" in html
-    assert db.session.query(AuditEvent).filter_by(action="session.revoke", actor="helpdesk@phoneco.example").count() == 1
+    assert (
+        db.session.query(AuditEvent).filter_by(action="session.revoke", actor="helpdesk@phoneco.example").count() == 1
+    )

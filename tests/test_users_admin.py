@@ -7,8 +7,8 @@ import pytest
 
 from app.extensions import db
 from app.models import User, UserSession
+from app.services.users import create_user, deactivate_user
 from app.sessions import create_session
-from app.users import create_user, deactivate_user
 from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events, sso_sign_in
 
 
@@ -26,8 +26,12 @@ def _user(email: str) -> User | None:
 
 def _many_users(account, count: int) -> None:
     for number in range(count):
-        create_user(account, f"user{number:03d}@acme.example", roles=["agent"] if number % 3 else ["admin", "agent"],
-                    name=f"Person {number:03d}")
+        create_user(
+            account,
+            f"user{number:03d}@acme.example",
+            roles=["agent"] if number % 3 else ["admin", "agent"],
+            name=f"Person {number:03d}",
+        )
     db.session.commit()
 
 
@@ -71,9 +75,15 @@ def test_bad_filter_is_a_clear_message(admin_client):
 
 def test_admin_creates_a_user_and_it_is_audited(admin_client, acme):
     token = csrf_from(admin_client, "/admin/users/new")
-    response = admin_client.post("/admin/users/new", data={
-        "csrf_token": token, "email": " New.Person@ACME.example ", "name": "New Person", "roles": ["agent"],
-    })
+    response = admin_client.post(
+        "/admin/users/new",
+        data={
+            "csrf_token": token,
+            "email": " New.Person@ACME.example ",
+            "name": "New Person",
+            "roles": ["agent"],
+        },
+    )
     assert response.status_code == 302
     user = _user("new.person@acme.example")
     assert user.account_id == acme["account"].id and user.role_list == ["agent"] and user.name == "New Person"
@@ -93,7 +103,9 @@ def test_admin_creates_a_user_and_it_is_audited(admin_client, acme):
 )
 def test_create_refuses_bad_input_and_saves_nothing(admin_client, form, message):
     before = db.session.query(User).count()
-    response = admin_client.post("/admin/users/new", data={"csrf_token": csrf_from(admin_client, "/admin/users/new"), **form})
+    response = admin_client.post(
+        "/admin/users/new", data={"csrf_token": csrf_from(admin_client, "/admin/users/new"), **form}
+    )
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert db.session.query(User).count() == before
@@ -101,9 +113,14 @@ def test_create_refuses_bad_input_and_saves_nothing(admin_client, form, message)
 
 def test_create_refuses_an_email_of_another_account(admin_client, make_account, make_user):
     make_user(make_account("globex", "Globex"), "taken@globex.example", "agent")
-    response = admin_client.post("/admin/users/new", data={
-        "csrf_token": csrf_from(admin_client, "/admin/users/new"), "email": "TAKEN@globex.example", "roles": ["agent"],
-    })
+    response = admin_client.post(
+        "/admin/users/new",
+        data={
+            "csrf_token": csrf_from(admin_client, "/admin/users/new"),
+            "email": "TAKEN@globex.example",
+            "roles": ["agent"],
+        },
+    )
     assert response.status_code == 422
     assert "already exists" in response.get_data(as_text=True)
     assert _user("taken@globex.example").account.slug == "globex"
@@ -112,7 +129,9 @@ def test_create_refuses_an_email_of_another_account(admin_client, make_account, 
 def test_edit_name_and_roles_is_audited_and_keeps_staff_roles(admin_client, acme, make_user):
     helper = make_user(acme["account"], "helper@acme.example", "agent,support")
     token = csrf_from(admin_client, f"/admin/users/{helper.id}")
-    response = admin_client.post(f"/admin/users/{helper.id}", data={"csrf_token": token, "name": "Helpful", "roles": ["admin", "agent"]})
+    response = admin_client.post(
+        f"/admin/users/{helper.id}", data={"csrf_token": token, "name": "Helpful", "roles": ["admin", "agent"]}
+    )
     assert response.status_code == 302
     helper = _user("helper@acme.example")
     assert helper.name == "Helpful" and helper.role_list == ["admin", "agent", "support"]
@@ -120,7 +139,9 @@ def test_edit_name_and_roles_is_audited_and_keeps_staff_roles(admin_client, acme
     assert event.details["before"] == {"name": "", "roles": ["agent", "support"]}
     assert event.details["after"]["roles"] == ["admin", "agent", "support"]
 
-    again = admin_client.post(f"/admin/users/{helper.id}", data={"csrf_token": token, "name": "Helpful", "roles": ["admin", "agent"]})
+    again = admin_client.post(
+        f"/admin/users/{helper.id}", data={"csrf_token": token, "name": "Helpful", "roles": ["admin", "agent"]}
+    )
     assert again.status_code == 302
     assert len(events("user.update")) == 1  # nothing changed, nothing audited
 
@@ -154,7 +175,10 @@ def test_deactivate_asks_first_then_logs_the_user_out_everywhere(app, admin_clie
     assert "2 open sessions" in page
     assert _user("colleague@acme.example").status == "active"  # looking at the page changes nothing
 
-    response = admin_client.post(f"/admin/users/{colleague.id}/deactivate", data={"csrf_token": csrf_from(admin_client, f"/admin/users/{colleague.id}/deactivate")})
+    response = admin_client.post(
+        f"/admin/users/{colleague.id}/deactivate",
+        data={"csrf_token": csrf_from(admin_client, f"/admin/users/{colleague.id}/deactivate")},
+    )
     assert response.status_code == 302
     assert "2 session(s) signed out everywhere" in admin_client.get(response.location).get_data(as_text=True)
 
@@ -162,7 +186,9 @@ def test_deactivate_asks_first_then_logs_the_user_out_everywhere(app, admin_clie
     assert refused.status_code == 302 and refused.location.startswith("/login")
     assert their_browser.get("/api/v1/me", headers=bearer(desktop.token)).status_code == 401
     assert _user("colleague@acme.example").status == "deactivated"
-    assert {s.revoked_reason for s in db.session.query(UserSession).filter_by(user_id=colleague.id)} == {"user_deactivated"}
+    assert {s.revoked_reason for s in db.session.query(UserSession).filter_by(user_id=colleague.id)} == {
+        "user_deactivated"
+    }
     event = events("user.deactivate")[-1]
     assert event.details == {"sessions_revoked": 2} and event.actor == "admin@acme.example"
 

@@ -7,8 +7,8 @@ import pytest
 from app.extensions import db
 from app.models import AuditEvent, UserSession
 from app.saml.urls import sp_values
-from app.signin import email_from_assertion
-from app.users import deactivate_user, normalise_email
+from app.services.signin import email_from_assertion
+from app.services.users import deactivate_user, normalise_email
 from tests.conftest import post_acs, start_sso
 
 
@@ -25,13 +25,17 @@ def test_email_is_trimmed_and_compared_case_insensitively(client, acme, idp):
 
 def test_unknown_user_is_refused(client, acme, idp):
     request_id = start_sso(client, "admin@acme.example")
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email="nobody@acme.example", request_id=request_id))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email="nobody@acme.example", request_id=request_id)
+    )
     assert refusal_code(response) == "USER_NOT_FOUND"
     assert b"USER_NOT_FOUND" in response.data
     assert db.session.query(UserSession).count() == 0
 
 
-def test_idp_of_one_account_never_signs_in_a_user_of_another(client, acme, make_account, make_connection, make_user, idp):
+def test_idp_of_one_account_never_signs_in_a_user_of_another(
+    client, acme, make_account, make_connection, make_user, idp
+):
     other = make_account("globex", "Globex")
     globex_connection = make_connection(other, allow_idp_initiated=True)
     # The Globex IdP vouches for Acme's admin: refused, whatever the IdP says.
@@ -66,7 +70,9 @@ def test_deactivated_user_is_refused(client, acme, idp):
     deactivate_user(acme["admin"])
     db.session.commit()
     request_id = start_sso(client, "agent@acme.example")
-    response = post_acs(client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id))
+    response = post_acs(
+        client, acme["connection"], idp.response(acme["sp"], email="admin@acme.example", request_id=request_id)
+    )
     assert refusal_code(response) == "USER_DEACTIVATED"
 
 
@@ -91,7 +97,9 @@ def test_connection_can_name_its_email_attribute(client, make_account, make_conn
     make_user(account, "admin@acme.example")
     request_id = start_sso(client, "admin@acme.example")
     saml = idp.response(
-        sp_values(connection).as_dict(), email="someone-else@acme.example", request_id=request_id,
+        sp_values(connection).as_dict(),
+        email="someone-else@acme.example",
+        request_id=request_id,
         attributes={"mailPrimaryAddress": ["admin@acme.example"], "email": ["someone-else@acme.example"]},
     )
     assert post_acs(client, connection, saml).status_code == 302
@@ -106,7 +114,10 @@ def test_name_id_is_the_fallback_when_no_attribute_carries_the_email(client, acm
 def test_persistent_name_id_is_never_taken_for_an_email(client, acme, idp):
     request_id = start_sso(client, "admin@acme.example")
     saml = idp.response(
-        acme["sp"], email="admin@acme.example", request_id=request_id, attributes={},
+        acme["sp"],
+        email="admin@acme.example",
+        request_id=request_id,
+        attributes={},
         name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
     )
     response = post_acs(client, acme["connection"], saml)
@@ -121,8 +132,16 @@ def test_email_from_assertion_prefers_attributes_in_plugin_order(acme):
     entra.plugin_key = "entra"
     claim = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
     verified = VerifiedAssertion(
-        connection=entra, assertion_id="_a", issuer="i", name_id="upn@acme.example", name_id_format=None,
-        session_index=None, attributes={claim: ["Mail@Acme.Example"]}, audiences=[], signed_elements=["assertion"],
-        signature_algorithms=["RSA-SHA256"], not_on_or_after=None,
+        connection=entra,
+        assertion_id="_a",
+        issuer="i",
+        name_id="upn@acme.example",
+        name_id_format=None,
+        session_index=None,
+        attributes={claim: ["Mail@Acme.Example"]},
+        audiences=[],
+        signed_elements=["assertion"],
+        signature_algorithms=["RSA-SHA256"],
+        not_on_or_after=None,
     )
     assert email_from_assertion(verified) == "mail@acme.example"

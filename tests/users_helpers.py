@@ -29,7 +29,9 @@ def another_browser(app: Flask) -> FlaskClient:
 def sso_sign_in(client: FlaskClient, idp: TestIdP, connection: IdpConnection, email: str) -> None:
     """The whole SP-initiated SAML sign-in for ``email`` in ``client``; it must succeed."""
     request_id = start_sso(client, email)
-    response = post_acs(client, connection, idp.response(sp_values(connection).as_dict(), email=email, request_id=request_id))
+    response = post_acs(
+        client, connection, idp.response(sp_values(connection).as_dict(), email=email, request_id=request_id)
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
 
 

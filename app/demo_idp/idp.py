@@ -108,9 +108,9 @@ def build_response(spec: AssertionSpec) -> etree._Element:
     if spec.session_index:
         statement.set("SessionIndex", spec.session_index)
     context = etree.SubElement(statement, f"{{{SAML}}}AuthnContext")
-    etree.SubElement(context, f"{{{SAML}}}AuthnContextClassRef").text = (
-        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-    )
+    etree.SubElement(
+        context, f"{{{SAML}}}AuthnContextClassRef"
+    ).text = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
     if spec.attributes:
         attributes = etree.SubElement(assertion, f"{{{SAML}}}AttributeStatement")
         for name, values in spec.attributes.items():
@@ -123,7 +123,10 @@ def build_response(spec: AssertionSpec) -> etree._Element:
 
 
 def sign_element(
-    element: etree._Element, key_pem: str, cert_pem: str, algorithm: str = "sha256",
+    element: etree._Element,
+    key_pem: str,
+    cert_pem: str,
+    algorithm: str = "sha256",
     inclusive_prefixes: tuple[str, ...] = (),
 ) -> None:
     """Sign ``element`` in place (enveloped signature right after its Issuer, exclusive c14n,

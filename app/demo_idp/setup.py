@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.saml.certs import certificate_info, generate_key_pair
-from app.users import create_user, deactivate_user, find_user_by_email
+from app.services.users import create_user, deactivate_user, find_user_by_email
 
 DEMO_ACCOUNT = "demo"
 
@@ -31,9 +31,15 @@ class DemoPerson:
 
 DEMO_PEOPLE = (
     DemoPerson("alice@demo.example", "Alice Admin", ("admin",), expect="signs in to the Account Portal"),
-    DemoPerson("bob@demo.example", "Bob Agent", ("agent",), expect="refused: agents have no portal access (NO_ROLE_FOR_APP)"),
-    DemoPerson("carol@demo.example", "Carol Former", ("admin",), active=False, expect="refused: deactivated (USER_DEACTIVATED)"),
-    DemoPerson("dave@demo.example", "Dave Stranger", None, expect="refused: not a user of the product (USER_NOT_FOUND)"),
+    DemoPerson(
+        "bob@demo.example", "Bob Agent", ("agent",), expect="refused: agents have no portal access (NO_ROLE_FOR_APP)"
+    ),
+    DemoPerson(
+        "carol@demo.example", "Carol Former", ("admin",), active=False, expect="refused: deactivated (USER_DEACTIVATED)"
+    ),
+    DemoPerson(
+        "dave@demo.example", "Dave Stranger", None, expect="refused: not a user of the product (USER_NOT_FOUND)"
+    ),
 )
 
 

@@ -10,9 +10,9 @@ from wtforms.validators import Optional
 from app.demo_idp.idp import AssertionSpec, decode_authn_request, encode, signed_response
 from app.demo_idp.setup import DEMO_PEOPLE, demo_idp_entity_id, demo_idp_key_pair
 from app.extensions import db
-from app.forms import Form
 from app.models import IdpConnection
 from app.saml.urls import sp_values
+from app.views.forms import Form
 
 bp = Blueprint("demo_idp", __name__, url_prefix="/demo-idp")
 
@@ -67,8 +67,11 @@ def sso() -> str:
     ]
     other = DemoSignInForm(
         formdata=None,
-        data={"request_id": authn_request.get("ID"), "connection_id": connection.id,
-              "relay_state": request.args.get("RelayState", "")},
+        data={
+            "request_id": authn_request.get("ID"),
+            "connection_id": connection.id,
+            "relay_state": request.args.get("RelayState", ""),
+        },
     )
     return render_template("demo_idp/sso.html", forms=forms, other=other)
 
@@ -79,8 +82,11 @@ def metadata() -> Response:
     _key, cert_pem = demo_idp_key_pair()
     body = "".join(line for line in cert_pem.strip().splitlines() if "-----" not in line)
     xml = render_template(
-        "demo_idp/metadata.xml", entity_id=demo_idp_entity_id(),
-        sso_url=url_for("demo_idp.sso", _external=False), base_url=current_app.config["BASE_URL"], certificate=body,
+        "demo_idp/metadata.xml",
+        entity_id=demo_idp_entity_id(),
+        sso_url=url_for("demo_idp.sso", _external=False),
+        base_url=current_app.config["BASE_URL"],
+        certificate=body,
     )
     return Response(xml, mimetype="application/samlmetadata+xml")
 
@@ -109,6 +115,8 @@ def sign_in() -> str:
     )
     response = signed_response(spec, key_pem, cert_pem, sign_assertion=True, sign_response=True)
     return render_template(
-        "demo_idp/post.html", acs_url=values.acs_url, saml_response=encode(response),
+        "demo_idp/post.html",
+        acs_url=values.acs_url,
+        saml_response=encode(response),
         relay_state=form.relay_state.data,
     )

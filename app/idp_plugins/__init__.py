@@ -34,9 +34,7 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
         if not key or not getattr(plugin, "display_name", None):
             raise PluginRegistryError(f"IdP plugin {name} must set `key` and `display_name`.")
         if key in by_key:
-            raise PluginRegistryError(
-                f"IdP plugins {by_key[key].__name__} and {name} both use the key {key!r}."
-            )
+            raise PluginRegistryError(f"IdP plugins {by_key[key].__name__} and {name} both use the key {key!r}.")
         if not plugin.setup_steps:
             raise PluginRegistryError(f"IdP plugin {name} ({key}) has no setup steps.")
         if not plugin.email_attributes:

@@ -31,8 +31,7 @@ class EntraPlugin(IdpPlugin):
     metadata_source = "url"
     #: The "App Federation Metadata Url" shown under SAML Certificates.
     metadata_url_pattern = (
-        "https://login.microsoftonline.com/{tenant_id}/federationmetadata/2007-06/"
-        "federationmetadata.xml?appid={app_id}"
+        "https://login.microsoftonline.com/{tenant_id}/federationmetadata/2007-06/federationmetadata.xml?appid={app_id}"
     )
     #: The generated signing certificate is valid for three years.
     certificate_lifetime_years = 3
@@ -109,8 +108,7 @@ class EntraPlugin(IdpPlugin):
             "find our Identifier on any application.)"
         ),
         "SAML_AUDIENCE_MISSING": (
-            "Entra sent no audience. Set Identifier (Entity ID) to {sp_entity_id} in Basic SAML "
-            "Configuration."
+            "Entra sent no audience. Set Identifier (Entity ID) to {sp_entity_id} in Basic SAML Configuration."
         ),
         "SAML_DESTINATION_MISMATCH": (
             "In Basic SAML Configuration, set Reply URL (Assertion Consumer Service URL) to "

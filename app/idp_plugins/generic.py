@@ -33,10 +33,7 @@ class GenericPlugin(IdpPlugin):
         ),
         SetupStep(
             title="Enter the service provider values",
-            body=(
-                "Otherwise enter these values. The Assertion Consumer Service must use the "
-                "HTTP-POST binding."
-            ),
+            body=("Otherwise enter these values. The Assertion Consumer Service must use the HTTP-POST binding."),
             values=(
                 SetupValue("Entity ID / Audience", "sp_entity_id"),
                 SetupValue("Assertion Consumer Service (ACS) URL", "acs_url"),

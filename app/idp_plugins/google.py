@@ -112,12 +112,8 @@ class GooglePlugin(IdpPlugin):
         "SAML_AUDIENCE_MISSING": (
             "Google sent no audience. Set Entity ID in the app's Service provider details to {sp_entity_id}."
         ),
-        "SAML_DESTINATION_MISMATCH": (
-            "In the app's Service provider details, set ACS URL to {acs_url} exactly."
-        ),
-        "SAML_RECIPIENT_MISMATCH": (
-            "In the app's Service provider details, set ACS URL to {acs_url} exactly."
-        ),
+        "SAML_DESTINATION_MISMATCH": ("In the app's Service provider details, set ACS URL to {acs_url} exactly."),
+        "SAML_RECIPIENT_MISMATCH": ("In the app's Service provider details, set ACS URL to {acs_url} exactly."),
         "SAML_UNSIGNED": (
             "We expect Google to sign the assertion. In Service provider details, uncheck Signed "
             "response (when it is checked Google signs the whole response instead), or ask support to "

@@ -55,9 +55,7 @@ class OktaPlugin(IdpPlugin):
             ),
             values=(
                 SetupValue("Single sign-on URL", "acs_url"),
-                SetupValue(
-                    "Use this for Recipient URL and Destination URL", "recipient_checkbox", literal="Selected"
-                ),
+                SetupValue("Use this for Recipient URL and Destination URL", "recipient_checkbox", literal="Selected"),
                 SetupValue("Audience URI (SP Entity ID)", "sp_entity_id"),
                 SetupValue("Default RelayState", "relay_state", literal="(leave blank)"),
                 SetupValue("Name ID format", "nameid_format", literal="Unspecified"),
@@ -104,8 +102,7 @@ class OktaPlugin(IdpPlugin):
             "URI (SP Entity ID) to {sp_entity_id} exactly."
         ),
         "SAML_AUDIENCE_MISSING": (
-            "Okta sent no audience. Set Audience URI (SP Entity ID) to {sp_entity_id} in the app's "
-            "SAML Settings."
+            "Okta sent no audience. Set Audience URI (SP Entity ID) to {sp_entity_id} in the app's SAML Settings."
         ),
         "SAML_DESTINATION_MISMATCH": (
             "In the app's SAML Settings, set Single sign-on URL to {acs_url} and keep \"Use this for "
@@ -128,8 +125,7 @@ class OktaPlugin(IdpPlugin):
             "Metadata URL again so we trust the new certificate."
         ),
         "SAML_ISSUER_MISMATCH": (
-            "The response came from another Okta app or org. Import this app's Metadata URL (Sign On "
-            "tab) again."
+            "The response came from another Okta app or org. Import this app's Metadata URL (Sign On tab) again."
         ),
         "SAML_NO_EMAIL": (
             "Add the Attribute Statement email = user.email in the app's SAML Settings, and set "

@@ -98,8 +98,7 @@ class OneLoginPlugin(IdpPlugin):
             "In the app's Configuration tab, set Audience (EntityID) to {sp_entity_id} exactly."
         ),
         "SAML_AUDIENCE_MISSING": (
-            "OneLogin sent no audience. Set Audience (EntityID) to {sp_entity_id} in the app's "
-            "Configuration tab."
+            "OneLogin sent no audience. Set Audience (EntityID) to {sp_entity_id} in the app's Configuration tab."
         ),
         "SAML_RECIPIENT_MISMATCH": "In the app's Configuration tab, set Recipient to {acs_url}.",
         "SAML_DESTINATION_MISMATCH": (

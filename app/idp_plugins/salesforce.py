@@ -145,8 +145,7 @@ class SalesforcePlugin(IdpPlugin):
                 "and set sourceApiVersion in phone-sso/sfdx-project.json to 63.0 or later. Then create "
                 "these three files in phone-sso (our values are already filled in; only the contact "
                 "email is yours). The custom attribute email = $User.Email sends the user's real "
-                "email; subjectType PersistentId keeps the Salesforce username out of the NameID.\n\n"
-                + _ECA_FILES
+                "email; subjectType PersistentId keeps the Salesforce username out of the NameID.\n\n" + _ECA_FILES
             ),
             values=(
                 SetupValue("entityUrl", "sp_entity_id"),

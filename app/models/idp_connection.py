@@ -72,9 +72,7 @@ class IdpCertificate(db.Model):
     __tablename__ = "idp_certificates"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    connection_id: Mapped[int] = mapped_column(
-        ForeignKey("idp_connections.id", ondelete="CASCADE"), index=True
-    )
+    connection_id: Mapped[int] = mapped_column(ForeignKey("idp_connections.id", ondelete="CASCADE"), index=True)
     #: PEM text of the certificate.
     pem: Mapped[str] = mapped_column(Text)
     #: Hex SHA-256 of the DER bytes, upper case with colons, as IdP consoles show it.

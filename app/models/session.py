@@ -61,9 +61,7 @@ class PendingRequest(db.Model):
 
     #: The AuthnRequest ID (starts with a letter, as Entra ID requires).
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    connection_id: Mapped[int] = mapped_column(
-        ForeignKey("idp_connections.id", ondelete="CASCADE"), index=True
-    )
+    connection_id: Mapped[int] = mapped_column(ForeignKey("idp_connections.id", ondelete="CASCADE"), index=True)
     app: Mapped[str] = mapped_column(String(20))
     #: Where to go after sign-in: a path on this site.
     next_path: Mapped[str] = mapped_column(Text, default="/")
@@ -81,9 +79,7 @@ class UsedAssertion(db.Model):
 
     __tablename__ = "used_assertions"
 
-    connection_id: Mapped[int] = mapped_column(
-        ForeignKey("idp_connections.id", ondelete="CASCADE"), primary_key=True
-    )
+    connection_id: Mapped[int] = mapped_column(ForeignKey("idp_connections.id", ondelete="CASCADE"), primary_key=True)
     assertion_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     #: Kept until the assertion could no longer be accepted anyway.
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -61,9 +61,11 @@ def normalise_certificate(text: str) -> str:
     body = text.strip()
     if "-----BEGIN CERTIFICATE-----" not in body:
         lines = "".join(body.split())
-        body = "-----BEGIN CERTIFICATE-----\n" + "\n".join(
-            lines[i : i + 64] for i in range(0, len(lines), 64)
-        ) + "\n-----END CERTIFICATE-----\n"
+        body = (
+            "-----BEGIN CERTIFICATE-----\n"
+            + "\n".join(lines[i : i + 64] for i in range(0, len(lines), 64))
+            + "\n-----END CERTIFICATE-----\n"
+        )
     try:
         cert = x509.load_pem_x509_certificate(body.encode())
     except ValueError as exc:

@@ -277,7 +277,10 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 
 
 def _check_envelope_and_subject(
-    root: etree._Element, document: etree._Element, connection: IdpConnection, pending: PendingRequest | None,
+    root: etree._Element,
+    document: etree._Element,
+    connection: IdpConnection,
+    pending: PendingRequest | None,
     signed_elements: list[str],
 ) -> dt.datetime:
     """Our checks on top of the library's; returns the latest time the assertion is valid."""
@@ -358,7 +361,10 @@ def _text(node: etree._Element | None) -> str | None:
 
 
 def _read_assertion(
-    connection: IdpConnection, document: etree._Element, signed_elements: list[str], algorithms: list[str],
+    connection: IdpConnection,
+    document: etree._Element,
+    signed_elements: list[str],
+    algorithms: list[str],
     valid_until: dt.datetime,
 ) -> VerifiedAssertion:
     """Read the facts of the one (validated) assertion straight from the tree.
@@ -381,7 +387,10 @@ def _read_assertion(
         name_id_format=name_id.get("Format") if name_id is not None else None,
         session_index=statement.get("SessionIndex") if statement is not None else None,
         attributes=attributes,
-        audiences=[_text(node) or "" for node in assertion.findall("saml:Conditions/saml:AudienceRestriction/saml:Audience", NS)],
+        audiences=[
+            _text(node) or ""
+            for node in assertion.findall("saml:Conditions/saml:AudienceRestriction/saml:Audience", NS)
+        ],
         signed_elements=signed_elements,
         signature_algorithms=algorithms,
         not_on_or_after=valid_until,

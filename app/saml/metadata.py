@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from app.errors import CodedError
 from app.saml.certs import CertificateInfo, certificate_info, normalise_certificate
 from app.saml.xmlguard import parse_xml_safely
 
@@ -24,13 +25,8 @@ FETCH_TIMEOUT_SECONDS = 10
 EXPIRY_WARNING_DAYS = 30
 
 
-class MetadataError(ValueError):
+class MetadataError(CodedError):
     """Metadata we cannot use; ``code`` is stable, the message says what to do."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -67,7 +63,9 @@ def read_certificates(pems: list[str]) -> list[CertificateInfo]:
         try:
             info = certificate_info(normalise_certificate(text))
         except ValueError as exc:
-            raise MetadataError("METADATA_BAD_CERTIFICATE", f"A signing certificate could not be read: {exc}.") from None
+            raise MetadataError(
+                "METADATA_BAD_CERTIFICATE", f"A signing certificate could not be read: {exc}."
+            ) from None
         if info.is_expired:
             raise MetadataError(
                 "METADATA_CERTIFICATE_EXPIRED",
@@ -87,11 +85,17 @@ def parse_idp_metadata(raw: bytes | str) -> ParsedMetadata:
     if not raw:
         raise MetadataError("METADATA_EMPTY", "The metadata is empty. Upload the XML file your IdP gave you.")
     if len(raw) > MAX_METADATA_BYTES:
-        raise MetadataError("METADATA_TOO_LARGE", "The metadata is larger than 512 KB; use the metadata of this one application, not a federation file.")
+        raise MetadataError(
+            "METADATA_TOO_LARGE",
+            "The metadata is larger than 512 KB; use the metadata of this one application, not a federation file.",
+        )
     try:
         root = parse_xml_safely(raw, what="metadata")
     except ValueError as exc:
-        raise MetadataError("METADATA_NOT_XML", f"This is not usable metadata: {exc}. Upload the XML file exactly as your IdP provides it.") from None
+        raise MetadataError(
+            "METADATA_NOT_XML",
+            f"This is not usable metadata: {exc}. Upload the XML file exactly as your IdP provides it.",
+        ) from None
 
     if root.tag == f"{{{MD}}}EntitiesDescriptor":
         entities = root.findall(f"{{{MD}}}EntityDescriptor")
@@ -105,7 +109,10 @@ def parse_idp_metadata(raw: bytes | str) -> ParsedMetadata:
     elif root.tag == f"{{{MD}}}EntityDescriptor":
         entity = root
     else:
-        raise MetadataError("METADATA_NOT_SAML", "This XML is not SAML metadata (no EntityDescriptor). Download the IdP's SAML metadata.")
+        raise MetadataError(
+            "METADATA_NOT_SAML",
+            "This XML is not SAML metadata (no EntityDescriptor). Download the IdP's SAML metadata.",
+        )
 
     descriptor = entity.find("md:IDPSSODescriptor", NS)
     if descriptor is None:
@@ -122,7 +129,10 @@ def parse_idp_metadata(raw: bytes | str) -> ParsedMetadata:
     by_binding = {service.get("Binding"): _text(service.get("Location")) for service in services}
     sso_url = by_binding.get(REDIRECT) or by_binding.get(POST) or ""
     if not sso_url:
-        raise MetadataError("METADATA_NO_SSO_URL", "The metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding.")
+        raise MetadataError(
+            "METADATA_NO_SSO_URL",
+            "The metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding.",
+        )
     slo_services = descriptor.findall("md:SingleLogoutService", NS)
     slo_url = _text(slo_services[0].get("Location")) if slo_services else None
 
@@ -164,7 +174,9 @@ def fetch_metadata(url: str, *, allow_insecure: bool = False) -> bytes:
         parts = urlsplit(url.strip())
         hostname, _port = parts.hostname, parts.port
     except ValueError:
-        raise MetadataError("METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://.") from None
+        raise MetadataError(
+            "METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://."
+        ) from None
     if parts.scheme not in ("https", "http") or not hostname:
         raise MetadataError("METADATA_URL_INVALID", "Enter the full metadata URL, starting with https://.")
     if parts.scheme != "https" and not allow_insecure:
@@ -176,9 +188,13 @@ def fetch_metadata(url: str, *, allow_insecure: bool = False) -> bytes:
     try:
         with requests.get(url, timeout=FETCH_TIMEOUT_SECONDS, allow_redirects=False, stream=True) as response:
             if response.is_redirect:
-                raise MetadataError("METADATA_URL_REDIRECT", "The metadata URL redirects elsewhere; enter the final URL.")
+                raise MetadataError(
+                    "METADATA_URL_REDIRECT", "The metadata URL redirects elsewhere; enter the final URL."
+                )
             if response.status_code != 200:
-                raise MetadataError("METADATA_URL_STATUS", f"The metadata URL answered HTTP {response.status_code}. Check the URL.")
+                raise MetadataError(
+                    "METADATA_URL_STATUS", f"The metadata URL answered HTTP {response.status_code}. Check the URL."
+                )
             body = b""
             for chunk in response.iter_content(64 * 1024):
                 body += chunk
@@ -186,6 +202,10 @@ def fetch_metadata(url: str, *, allow_insecure: bool = False) -> bytes:
                     raise MetadataError("METADATA_TOO_LARGE", "The metadata URL returned more than 512 KB.")
             return body
     except requests.Timeout:
-        raise MetadataError("METADATA_URL_TIMEOUT", f"The metadata URL did not answer within {FETCH_TIMEOUT_SECONDS} seconds.") from None
+        raise MetadataError(
+            "METADATA_URL_TIMEOUT", f"The metadata URL did not answer within {FETCH_TIMEOUT_SECONDS} seconds."
+        ) from None
     except requests.RequestException as exc:
-        raise MetadataError("METADATA_URL_UNREACHABLE", f"The metadata URL could not be fetched ({type(exc).__name__}).") from None
+        raise MetadataError(
+            "METADATA_URL_UNREACHABLE", f"The metadata URL could not be fetched ({type(exc).__name__})."
+        ) from None

@@ -140,9 +140,7 @@ def check_signatures(root: etree._Element) -> None:
         reference = references[0]
         for transform in reference.findall("ds:Transforms/ds:Transform", NS):
             if transform.get("Algorithm") not in ALLOWED_TRANSFORMS or not _plain_transform(transform):
-                raise SignInError(
-                    "SAML_FORBIDDEN_TRANSFORM", f"transform {transform.get('Algorithm')} not allowed"
-                )
+                raise SignInError("SAML_FORBIDDEN_TRANSFORM", f"transform {transform.get('Algorithm')} not allowed")
         digest = reference.find("ds:DigestMethod", NS)
         digest_algorithm = None if digest is None else digest.get("Algorithm")
         if digest_algorithm not in STRONG_DIGESTS:

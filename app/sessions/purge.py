@@ -66,14 +66,16 @@ def purge_batch(target: str, policy: PurgePolicy, batch_size: int) -> int:
         # Every dead session has expires_at < cutoff + lifetime (it cannot slide once revoked),
         # so the expires_at index bounds the search even for revoked ones.
         cutoff = policy.sessions_before
-        ids = list(db.session.scalars(
-            select(UserSession.id)
-            .where(
-                UserSession.expires_at < cutoff + policy.lifetime,
-                or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff),
+        ids = list(
+            db.session.scalars(
+                select(UserSession.id)
+                .where(
+                    UserSession.expires_at < cutoff + policy.lifetime,
+                    or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff),
+                )
+                .limit(batch_size)
             )
-            .limit(batch_size)
-        ))
+        )
         if ids:
             db.session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
         return len(ids)

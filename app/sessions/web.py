@@ -33,9 +33,7 @@ def set_session_cookie(response: Response, token: str) -> None:
     No Max-Age: the server decides when the session ends (sliding 21 days), and a
     browser-session cookie is not a remember-me cookie.
     """
-    response.set_cookie(
-        session_cookie_name(), token, httponly=True, secure=_secure(), samesite="Lax", path="/"
-    )
+    response.set_cookie(session_cookie_name(), token, httponly=True, secure=_secure(), samesite="Lax", path="/")
 
 
 def clear_session_cookie(response: Response) -> None:

@@ -2,8 +2,8 @@
 
 Only users with the ``admin`` role, and only for their own account: another account's user
 answers 404, so that its existence is not revealed. Deactivation and deletion go through
-``app.users`` (which revokes every session in the same transaction); the import goes through
-``app.imports``. This module reads forms and renders pages.
+``app.services.users`` (which revokes every session in the same transaction); the import goes through
+``app.services.imports``. This module reads forms and renders pages.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from app.extensions import db
-from app.forms import Form
-from app.imports import MAX_ROWS, import_users, record_refused_import
 from app.models import User
 from app.models.user import ACTIVE, DEACTIVATED
 from app.roles import CUSTOMER_ROLES
-from app.support_queries import FilterError, UserFilters, list_users, live_session_count
-from app.users import UserError, create_user, deactivate_user, delete_user, reactivate_user, update_user
+from app.services.imports import MAX_ROWS, import_users, record_refused_import
+from app.services.listing import FilterError
+from app.services.session_queries import live_session_count
+from app.services.user_directory import UserFilters, list_users
+from app.services.users import UserError, create_user, deactivate_user, delete_user, reactivate_user, update_user
 from app.views.access import role_required
+from app.views.forms import Form
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,9 @@ class ActionForm(Form):
 class DeleteForm(Form):
     """Deletion cannot be undone: the admin ticks a box to say they mean it."""
 
-    confirm = BooleanField("I understand that this user is deleted for good", validators=[DataRequired("Tick the box to confirm.")])
+    confirm = BooleanField(
+        "I understand that this user is deleted for good", validators=[DataRequired("Tick the box to confirm.")]
+    )
     submit = SubmitField("Delete user")
 
 
@@ -117,7 +121,9 @@ def users() -> tuple[str, int] | str:
     """The account's users: search, filters by role and status, pages of 50 by email."""
     try:
         filters = UserFilters.parse(request.args)
-        result = list_users(current_user.account_id, filters, after=request.args.get("after"), before=request.args.get("before"))
+        result = list_users(
+            current_user.account_id, filters, after=request.args.get("after"), before=request.args.get("before")
+        )
     except FilterError as err:
         return render_template("admin/users.html", filters=None, result=None, error=err, args=request.args), 400
     return render_template("admin/users.html", filters=filters, result=result, error=None, args=request.args)
@@ -151,7 +157,10 @@ def user(user_id: int) -> Response | str | tuple[str, int]:
         form = UserForm()
         if form.validate():
             if target.id == current_user.id and ADMIN_ROLE not in form.roles.data:
-                form.roles.errors = [*form.roles.errors, "You cannot take the admin role from yourself: ask another admin."]
+                form.roles.errors = [
+                    *form.roles.errors,
+                    "You cannot take the admin role from yourself: ask another admin.",
+                ]
             else:
                 try:
                     changed = update_user(target, name=form.name.data or "", roles=form.roles.data)
@@ -164,8 +173,13 @@ def user(user_id: int) -> Response | str | tuple[str, int]:
                     return redirect(url_for("admin.user", user_id=target.id))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "admin/user.html", target=target, form=form, action_form=ActionForm(), role_help=ROLE_HELP,
-        live_sessions=live_session_count(target.id), is_self=target.id == current_user.id,
+        "admin/user.html",
+        target=target,
+        form=form,
+        action_form=ActionForm(),
+        role_help=ROLE_HELP,
+        live_sessions=live_session_count(target.id),
+        is_self=target.id == current_user.id,
     ), status
 
 
@@ -193,7 +207,9 @@ def deactivate(user_id: int) -> Response | str:
             db.session.commit()
             flash(f"Deactivated {target.email}; {revoked} session(s) signed out everywhere.", "success")
         return redirect(url_for("admin.user", user_id=target.id))
-    return render_template("admin/confirm_deactivate.html", target=target, form=form, live_sessions=live_session_count(target.id))
+    return render_template(
+        "admin/confirm_deactivate.html", target=target, form=form, live_sessions=live_session_count(target.id)
+    )
 
 
 @bp.post("/users/<int:user_id>/reactivate")
@@ -223,7 +239,9 @@ def delete(user_id: int) -> Response | str | tuple[str, int]:
         flash(f"Deleted {email}; {revoked} session(s) signed out everywhere.", "success")
         return redirect(url_for("admin.users"))
     status = 422 if form.is_submitted() else 200
-    return render_template("admin/confirm_delete.html", target=target, form=form, live_sessions=live_session_count(target.id)), status
+    return render_template(
+        "admin/confirm_delete.html", target=target, form=form, live_sessions=live_session_count(target.id)
+    ), status
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -254,12 +272,21 @@ def import_page() -> str | tuple[str, int]:
             record_refused_import(account, report)
             db.session.commit()
     filename = (form.file.data.filename or "users.csv")[:200]
-    next_form = ImportForm(formdata=None, data={
-        "mode": "apply", "sha256": report.sha256, "deactivate_missing": form.deactivate_missing.data,
-    })
+    next_form = ImportForm(
+        formdata=None,
+        data={
+            "mode": "apply",
+            "sha256": report.sha256,
+            "deactivate_missing": form.deactivate_missing.data,
+        },
+    )
     status = 200 if report.ok else 422
     return render_template(
-        "admin/import.html", form=next_form, report=report, filename=filename, max_rows=MAX_ROWS,
+        "admin/import.html",
+        form=next_form,
+        report=report,
+        filename=filename,
+        max_rows=MAX_ROWS,
     ), status
 
 
@@ -268,6 +295,9 @@ def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
     """An upload over MAX_CONTENT_LENGTH: say how large a file may be, on the page it came from."""
     limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
     return render_template(
-        "errors/http.html", status=413, code="IMPORT_TOO_LARGE", title="This file is too large",
+        "errors/http.html",
+        status=413,
+        code="IMPORT_TOO_LARGE",
+        title="This file is too large",
         message=f"Files up to {limit_mb} MB can be imported. Split the file into smaller ones (up to {MAX_ROWS:,} users each) and import them one after the other.",
     ), 413

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.app_auth import TokenError, exchange_code, record_token_refusal, revoke_app_session
 from app.extensions import csrf, db, login_manager
+from app.services.native_apps import TokenError, exchange_code, record_token_refusal, revoke_app_session
 from app.sessions.web import current_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

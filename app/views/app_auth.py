@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from app.app_auth import complete_app_sign_in, parse_authorize_request, refusal_redirect, start_app_sign_in
 from app.errors import SignInError
 from app.extensions import db
-from app.forms import AppSignInEmailForm
 from app.saml.core import VerifiedAssertion
+from app.services.native_apps import complete_app_sign_in, parse_authorize_request, refusal_redirect, start_app_sign_in
 from app.sessions.web import browser_binding, set_binding_cookie
 from app.views.errors import record_refusal, refuse
+from app.views.forms import AppSignInEmailForm
 
 bp = Blueprint("app_auth", __name__, url_prefix="/sso/app")
 

@@ -13,10 +13,11 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.errors import SignInError
 from app.extensions import db
-from app.forms import LogoutForm, PasswordLoginForm, SsoStartForm
 from app.models import AuditEvent
 from app.redirects import safe_next_path
 from app.saml.core import start_login
+from app.services.signin import authorize, connection_for_email
+from app.services.users import find_user_by_email, normalise_email
 from app.sessions import create_session, revoke_session
 from app.sessions.web import (
     browser_binding,
@@ -25,10 +26,9 @@ from app.sessions.web import (
     set_binding_cookie,
     set_session_cookie,
 )
-from app.signin import authorize, connection_for_email
 from app.timeutil import utcnow
-from app.users import find_user_by_email, normalise_email
 from app.views.errors import refuse
+from app.views.forms import LogoutForm, PasswordLoginForm, SsoStartForm
 
 bp = Blueprint("auth", __name__)
 
@@ -64,7 +64,9 @@ def sso_start() -> Response | tuple[str, int]:
         binding, is_new = browser_binding()
         location = start_login(connection, app_name=app_name, next_path=next_path, browser_binding=binding)
         audit.record(
-            "signin.sso_start", account_id=connection.account_id, connection_id=connection.id,
+            "signin.sso_start",
+            account_id=connection.account_id,
+            connection_id=connection.id,
             subject_email=normalise_email(email),
         )
         db.session.commit()
@@ -101,7 +103,9 @@ def password_login() -> Response | tuple[str, int]:
     try:
         by_email, by_ip = _recent_password_failures(email, request.remote_addr)
         if by_email >= limit or by_ip >= limit * 5:
-            raise SignInError("LOGIN_RATE_LIMITED", f"{by_email} failures for the email, {by_ip} for the IP", email=email)
+            raise SignInError(
+                "LOGIN_RATE_LIMITED", f"{by_email} failures for the email, {by_ip} for the IP", email=email
+            )
         user = find_user_by_email(email)
         # Hash check even for unknown users, so that timing does not reveal who exists.
         known_hash = user.password_hash if user and user.password_hash else None

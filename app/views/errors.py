@@ -61,7 +61,9 @@ def handle_http_error(exc: HTTPException) -> tuple[str | Response, int]:
     code = f"HTTP_{status}"
     if _wants_json():
         return jsonify(error=code, message=exc.description), status
-    return render_template("errors/http.html", status=status, code=code, title=exc.name, message=exc.description), status
+    return render_template(
+        "errors/http.html", status=status, code=code, title=exc.name, message=exc.description
+    ), status
 
 
 def handle_csrf_error(exc: CSRFError) -> tuple[str, int]:
@@ -82,7 +84,10 @@ def handle_unexpected(exc: Exception) -> tuple[str | Response, int]:
     if _wants_json():
         return jsonify(error="INTERNAL_ERROR", message="Something went wrong on our side."), 500
     return render_template(
-        "errors/http.html", status=500, code="INTERNAL_ERROR", title="Something went wrong",
+        "errors/http.html",
+        status=500,
+        code="INTERNAL_ERROR",
+        title="Something went wrong",
         message="Something went wrong on our side. Please try again.",
     ), 500
 

@@ -8,11 +8,11 @@ from werkzeug.wrappers import Response
 
 from app import audit
 from app.extensions import db
-from app.forms import Form
 from app.models import UserSession
+from app.services.session_queries import OWN_SESSIONS_LIMIT, live_sessions_of
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.sessions.web import current_session
-from app.support_queries import OWN_SESSIONS_LIMIT, live_sessions_of
+from app.views.forms import Form
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -30,8 +30,11 @@ class SignOutForm(Form):
 def sessions() -> str:
     """This user's live sessions, web and apps, the current one marked."""
     return render_template(
-        "me/sessions.html", sessions=live_sessions_of(current_user.id), current=current_session(),
-        form=SignOutForm(), limit=OWN_SESSIONS_LIMIT,
+        "me/sessions.html",
+        sessions=live_sessions_of(current_user.id),
+        current=current_session(),
+        form=SignOutForm(),
+        limit=OWN_SESSIONS_LIMIT,
     )
 
 
@@ -42,7 +45,10 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
     target = db.session.get(UserSession, session_id)
     if target is None or target.user_id != current_user.id:
         return render_template(
-            "errors/http.html", status=404, code="SESSION_NOT_FOUND", title="No such session",
+            "errors/http.html",
+            status=404,
+            code="SESSION_NOT_FOUND",
+            title="No such session",
             message="This session does not exist or is not yours. Nothing was changed.",
         ), 404
     this = current_session()
@@ -50,7 +56,9 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
         flash("This is the session you are using: use Sign out at the top of the page to end it.", "info")
     elif revoke_session(target, SIGNED_OUT_BY_OWNER):
         audit.record(
-            "session.revoke", account_id=target.account_id, subject_email=current_user.email,
+            "session.revoke",
+            account_id=target.account_id,
+            subject_email=current_user.email,
             details={"session_id": target.id, "reason": SIGNED_OUT_BY_OWNER, "app": target.app},
         )
         db.session.commit()
@@ -67,9 +75,16 @@ def revoke_others() -> Response:
     this = current_session()
     revoked = revoke_sessions_for_user(current_user.id, SIGNED_OUT_BY_OWNER, keep_session_id=this.id if this else None)
     audit.record(
-        "session.revoke_others", account_id=current_user.account_id, subject_email=current_user.email,
+        "session.revoke_others",
+        account_id=current_user.account_id,
+        subject_email=current_user.email,
         details={"revoked": revoked, "kept_session_id": this.id if this else None},
     )
     db.session.commit()
-    flash(f"Signed out {revoked} other session{'s' if revoked != 1 else ''}." if revoked else "There were no other sessions.", "success")
+    flash(
+        f"Signed out {revoked} other session{'s' if revoked != 1 else ''}."
+        if revoked
+        else "There were no other sessions.",
+        "success",
+    )
     return redirect(url_for("me.sessions"))

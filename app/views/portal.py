@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
-from app.forms import LogoutForm
 from app.sessions.web import current_session
 from app.views.access import app_access_required
+from app.views.forms import LogoutForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -15,6 +15,4 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 @bp.get("/")
 @app_access_required("portal")
 def home() -> str:
-    return render_template(
-        "portal/home.html", user=current_user, session=current_session(), logout_form=LogoutForm()
-    )
+    return render_template("portal/home.html", user=current_user, session=current_session(), logout_form=LogoutForm())

@@ -6,16 +6,16 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import audit
-from app.app_auth import is_app_purpose
 from app.errors import SignInError
 from app.extensions import csrf, db
 from app.models import IdpConnection
 from app.redirects import safe_next_path
 from app.saml.core import VerifiedAssertion, consume_response, sp_metadata_xml
+from app.services.connection_tests import record_test_failure, record_test_result
+from app.services.native_apps import is_app_purpose
+from app.services.signin import authorize, email_from_assertion
 from app.sessions import create_session, find_live_session, revoke_session
 from app.sessions.web import binding_cookie_name, session_cookie_name, set_session_cookie
-from app.setup_tests import record_test_failure, record_test_result
-from app.signin import authorize, email_from_assertion
 from app.views import app_auth
 from app.views.errors import refuse
 
@@ -40,7 +40,8 @@ def acs(connection_id: int) -> Response | tuple[str, int]:
     if request.method != "POST":
         return refuse(
             SignInError("ACS_METHOD_NOT_ALLOWED", f"{request.method} to the ACS"),
-            action="signin.sso", connection_id=connection_id,
+            action="signin.sso",
+            connection_id=connection_id,
         )
     request.max_content_length = current_app.config["SAML_ACS_MAX_BYTES"]
     try:
@@ -80,7 +81,8 @@ def _sign_in(verified: VerifiedAssertion) -> Response:
             raise SignInError(
                 "SAML_SESSION_CONFLICT",
                 f"IdP-initiated response for {user.email} while {existing.user_id} is signed in",
-                email=user.email, account_id=connection.account_id,
+                email=user.email,
+                account_id=connection.account_id,
             )
         revoke_session(existing, "replaced_at_signin")
     new = create_session(

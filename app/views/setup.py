@@ -18,7 +18,19 @@ from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from app.connections import (
+from app.errors import ERROR_CODES
+from app.extensions import db
+from app.idp_plugins import PLUGINS, get_plugin
+from app.idp_plugins.base import IdpPlugin
+from app.idp_plugins.render import render_hint, render_walkthrough
+from app.models import Account, IdpConnection
+from app.models.idp_connection import ENABLED, TESTED
+from app.roles import apps_for_roles
+from app.saml.core import email_attributes_for, signed_element_for, start_login
+from app.saml.metadata import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError
+from app.saml.urls import sp_values
+from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
+from app.services.connections import (
     IMPORT_METHODS,
     NAMEID_FORMATS,
     SIGNED_ELEMENTS,
@@ -41,19 +53,7 @@ from app.connections import (
     sso_ready_connection,
     update_connection_settings,
 )
-from app.errors import ERROR_CODES
-from app.extensions import db
-from app.idp_plugins import PLUGINS, get_plugin
-from app.idp_plugins.base import IdpPlugin
-from app.idp_plugins.render import render_hint, render_walkthrough
-from app.models import Account, IdpConnection
-from app.models.idp_connection import ENABLED, TESTED
-from app.roles import apps_for_roles
-from app.saml.core import email_attributes_for, signed_element_for, start_login
-from app.saml.metadata import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError
-from app.saml.urls import sp_values
 from app.sessions.web import browser_binding, set_binding_cookie
-from app.setup_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.timeutil import utcnow
 from app.views.access import role_required
 from app.views.setup_forms import (
@@ -85,10 +85,15 @@ NAMEID_LABELS = {
     "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified": "Unspecified",
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "Persistent",
 }
-SIGNED_LABELS = {"assertion": "The assertion", "response": "The whole response", "both": "Both the response and the assertion"}
+SIGNED_LABELS = {
+    "assertion": "The assertion",
+    "response": "The whole response",
+    "both": "Both the response and the assertion",
+}
 
 
 # --- access ------------------------------------------------------------------------------------
+
 
 def _is_staff() -> bool:
     return STAFF_ROLE in current_user.role_list
@@ -114,6 +119,7 @@ def _connection_or_404(connection_id: int) -> IdpConnection:
 
 # --- what the pages show ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ConnectionSummary:
     """One row of the connections list."""
@@ -128,7 +134,9 @@ class ConnectionSummary:
 def _summary(connection: IdpConnection) -> ConnectionSummary:
     earliest = earliest_certificate_expiry(connection)
     soon = earliest is not None and (earliest - utcnow()).days < EXPIRY_WARNING_DAYS
-    return ConnectionSummary(connection, get_plugin(connection.plugin_key), earliest, has_expired_certificate(connection), soon)
+    return ConnectionSummary(
+        connection, get_plugin(connection.plugin_key), earliest, has_expired_certificate(connection), soon
+    )
 
 
 def _walkthrough_values(connection: IdpConnection) -> dict[str, str]:
@@ -155,7 +163,9 @@ def _wizard_step(connection: IdpConnection) -> str:
     return "test"
 
 
-def _render_connection_page(template: str, connection: IdpConnection, status: int = 200, **context: object) -> tuple[str, int]:
+def _render_connection_page(
+    template: str, connection: IdpConnection, status: int = 200, **context: object
+) -> tuple[str, int]:
     """Render a page about one connection with what every such page shows (header, progress)."""
     return render_template(
         template,
@@ -169,6 +179,7 @@ def _render_connection_page(template: str, connection: IdpConnection, status: in
 
 
 # --- account pages -----------------------------------------------------------------------------
+
 
 @bp.get("/")
 @role_required(*MANAGER_ROLES)
@@ -257,6 +268,7 @@ def new_connection(slug: str) -> Response | tuple[str, int]:
 
 # --- one connection ----------------------------------------------------------------------------
 
+
 @bp.get(f"/connections/<{DB_ID}:connection_id>/")
 @role_required(*MANAGER_ROLES)
 def connection(connection_id: int) -> tuple[str, int]:
@@ -294,12 +306,23 @@ def _import_forms(submitted: str | None = None) -> dict[str, object]:
     return {method: cls() if method == submitted else cls(formdata=None) for method, cls in classes.items()}
 
 
-def _render_import(connection: IdpConnection, forms: dict[str, object], *, method: str | None = None,
-                   error: MetadataError | None = None, status: int = 200) -> tuple[str, int]:
+def _render_import(
+    connection: IdpConnection,
+    forms: dict[str, object],
+    *,
+    method: str | None = None,
+    error: MetadataError | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     plugin = get_plugin(connection.plugin_key)
     open_method = method or ("url" if plugin.metadata_source == "url" else "file")
     return _render_connection_page(
-        "setup/import.html", connection, status, forms=forms, open_method=open_method, error=error,
+        "setup/import.html",
+        connection,
+        status,
+        forms=forms,
+        open_method=open_method,
+        error=error,
         max_kb=MAX_METADATA_BYTES // 1024,
     )
 
@@ -326,8 +349,13 @@ def import_read(connection_id: int, method: str) -> tuple[str, int]:
     form = forms[method]
     if not form.validate():
         errors = "; ".join(message for messages in form.errors.values() for message in messages)
-        return _render_import(connection, forms, method=method, status=UNPROCESSABLE,
-                              error=MetadataError("FORM_INVALID", errors or "Check the form and send it again."))
+        return _render_import(
+            connection,
+            forms,
+            method=method,
+            status=UNPROCESSABLE,
+            error=MetadataError("FORM_INVALID", errors or "Check the form and send it again."),
+        )
     url = (form.metadata_url.data or "").strip() if method == "url" else None
     try:
         if method == "file":
@@ -341,8 +369,11 @@ def import_read(connection_id: int, method: str) -> tuple[str, int]:
             idp = read_idp_side("url", url=url)
         else:
             idp = read_idp_side(
-                "manual", entity_id=form.entity_id.data or "", sso_url=form.sso_url.data or "",
-                slo_url=form.slo_url.data or "", certificate=form.certificate.data or "",
+                "manual",
+                entity_id=form.entity_id.data or "",
+                sso_url=form.sso_url.data or "",
+                slo_url=form.slo_url.data or "",
+                certificate=form.certificate.data or "",
             )
     except MetadataError as err:
         db.session.rollback()
@@ -407,7 +438,8 @@ def test_page(connection_id: int) -> Response | tuple[str, int]:
     connection = _connection_or_404(connection_id)
     if request.method == "GET":
         return _render_connection_page(
-            "setup/test.html", connection,
+            "setup/test.html",
+            connection,
             attempts=recent_signin_attempts(connection, limit=10, actions=(TEST_ACTION,)),
         )
     if not _idp_side_complete(connection):
@@ -464,7 +496,11 @@ def enable(connection_id: int) -> Response:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("setup.connection", connection_id=connection.id))
-    note = f" It replaces connection{'s' if len(replaced) > 1 else ''} {', '.join(map(str, replaced))}." if replaced else ""
+    note = (
+        f" It replaces connection{'s' if len(replaced) > 1 else ''} {', '.join(map(str, replaced))}."
+        if replaced
+        else ""
+    )
     flash(f"{connection.name} is enabled: users of {connection.account.name} sign in through it.{note}", "success")
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
@@ -578,7 +614,10 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
             error = "; ".join(message for messages in form.errors.values() for message in messages)
     status = UNPROCESSABLE if request.method == "POST" else 200
     return _render_connection_page(
-        "setup/settings.html", connection, status, form=form, error=error,
+        "setup/settings.html",
+        connection,
+        status,
+        form=form,
+        error=error,
         default_attributes=plugin.email_attributes,
     )
-

@@ -1,4 +1,4 @@
-"""Forms of the IdP setup wizard. Each subclasses ``app.forms.Form`` (CSRF-protected).
+"""Forms of the IdP setup wizard. Each subclasses ``app.views.forms.Form`` (CSRF-protected).
 
 The import forms only bound sizes: what the metadata, URL or certificate *means* is checked by the
 connection services, which answer with a stable error code and a message the admin can act on.
@@ -19,8 +19,8 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
-from app.forms import Form
 from app.idp_plugins import PLUGINS
+from app.views.forms import Form
 
 
 class NewConnectionForm(Form):

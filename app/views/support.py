@@ -13,20 +13,14 @@ from werkzeug.wrappers import Response
 
 from app import audit
 from app.extensions import db
-from app.forms import Form
 from app.models import User, UserSession
+from app.services.account_directory import list_accounts
+from app.services.audit_log import AuditFilters, list_audit_events
+from app.services.listing import Cursor, FilterError
+from app.services.session_queries import SessionFilters, list_sessions, session_detail
 from app.sessions import revoke_session, revoke_sessions_for_user
-from app.support_queries import (
-    AuditFilters,
-    Cursor,
-    FilterError,
-    SessionFilters,
-    list_accounts,
-    list_audit_events,
-    list_sessions,
-    session_detail,
-)
 from app.views.access import role_required
+from app.views.forms import Form
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 
@@ -74,12 +68,15 @@ def session(session_id: int) -> str | tuple[str, int]:
     detail = session_detail(session_id)
     if detail is None:
         return _not_found(
-            "SESSION_NOT_FOUND", "No such session",
+            "SESSION_NOT_FOUND",
+            "No such session",
             f"There is no session {session_id}. It may have been purged after it ended; search the sessions list again.",
         )
     audit.record(
-        "support.session_view", account_id=detail.session.account_id,
-        subject_email=detail.user.email if detail.user else None, details={"session_id": session_id},
+        "support.session_view",
+        account_id=detail.session.account_id,
+        subject_email=detail.user.email if detail.user else None,
+        details={"session_id": session_id},
     )
     db.session.commit()
     return render_template("support/session.html", detail=detail, form=RevokeForm())
@@ -92,7 +89,8 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
     target = db.session.get(UserSession, session_id)
     if target is None:
         return _not_found(
-            "SESSION_NOT_FOUND", "No such session",
+            "SESSION_NOT_FOUND",
+            "No such session",
             f"There is no session {session_id}, so nothing was revoked. It may have been purged after it ended.",
         )
     user = db.session.get(User, target.user_id) if target.user_id else None
@@ -100,7 +98,9 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
         flash(f"Session {session_id} had already ended ({target.revoked_reason}); nothing changed.", "info")
         return redirect(url_for("support.session", session_id=session_id))
     audit.record(
-        "session.revoke", account_id=target.account_id, subject_email=user.email if user else None,
+        "session.revoke",
+        account_id=target.account_id,
+        subject_email=user.email if user else None,
         details={"session_id": session_id, "reason": REVOKED_BY_SUPPORT, "app": target.app},
     )
     db.session.commit()
@@ -116,11 +116,15 @@ def revoke_user_sessions(user_id: int) -> Response | tuple[str, int]:
     user = db.session.get(User, user_id)
     if user is None:
         return _not_found(
-            "USER_NOT_FOUND", "No such user", f"There is no user {user_id}, so nothing was revoked. They may have been deleted."
+            "USER_NOT_FOUND",
+            "No such user",
+            f"There is no user {user_id}, so nothing was revoked. They may have been deleted.",
         )
     revoked = revoke_sessions_for_user(user.id, REVOKED_BY_SUPPORT)
     audit.record(
-        "session.revoke_all", account_id=user.account_id, subject_email=user.email,
+        "session.revoke_all",
+        account_id=user.account_id,
+        subject_email=user.email,
         details={"revoked": revoked, "reason": REVOKED_BY_SUPPORT},
     )
     db.session.commit()

@@ -40,7 +40,9 @@ def desktop_client(demo):
     def start(*extra: str) -> tuple[subprocess.Popen, str]:
         process = subprocess.Popen(
             [sys.executable, str(CLIENT), "--portal", demo.url, "--no-browser", "--timeout", "60", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         processes.append(process)
         deadline = time.monotonic() + 20

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.models import Account
-from app.users import create_user
+from app.services.users import create_user
 from tests.conftest import screenshot
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ class Form(FlaskForm):
 
 
 class SsoStartForm(Form):
-    """"Sign in with SSO": only an email. Sent with GET to ``/sso/start`` (no CSRF needed there:
+    """ "Sign in with SSO": only an email. Sent with GET to ``/sso/start`` (no CSRF needed there:
     starting a sign-in changes nothing on the server the browser did not ask for)."""
 
     class Meta:
@@ -38,7 +38,7 @@ class LogoutForm(Form):
 
 
 class AppSignInEmailForm(Form):
-    """"Which work email?" for an app's sign-in started without a ``login_hint``. Sent with GET back
+    """ "Which work email?" for an app's sign-in started without a ``login_hint``. Sent with GET back
     to ``/sso/app/authorize`` with the app's checked parameters (no CSRF, as for ``SsoStartForm``)."""
 
     class Meta:

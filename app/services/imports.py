@@ -33,12 +33,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
+from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User
 from app.models.user import ACTIVE
 from app.roles import CUSTOMER_ROLES, STAFF_ROLES
+from app.services.users import UserError, check_email, check_name, deactivate_user
 from app.timeutil import utcnow
-from app.users import UserError, check_email, check_name, deactivate_user
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,11 @@ class ImportReport:
         }
 
 
-class ImportFileError(Exception):
+class ImportFileError(CodedError):
     """The file as a whole cannot be read; the issue says where and why."""
 
     def __init__(self, line: int, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.issue = Issue(line, code, message)
 
 
@@ -195,7 +196,8 @@ class _Lines:
             self.line += 1
             if len(raw) > MAX_LINE_BYTES:
                 raise ImportFileError(
-                    self.line, "CSV_LINE_TOO_LONG",
+                    self.line,
+                    "CSV_LINE_TOO_LONG",
                     f"Line {self.line} is longer than {MAX_LINE_BYTES // 1024} KB; this is not a CSV file of users.",
                 )
             self.bytes_read += len(raw)
@@ -213,8 +215,9 @@ class _Lines:
         for bom, name in _FOREIGN_BOMS:
             if raw.startswith(bom):
                 raise ImportFileError(
-                    1, "CSV_ENCODING",
-                    f"The file is encoded as {name}. Save it as UTF-8 (in Excel: \"CSV UTF-8\") and import it again.",
+                    1,
+                    "CSV_ENCODING",
+                    f'The file is encoded as {name}. Save it as UTF-8 (in Excel: "CSV UTF-8") and import it again.',
                 )
         return raw.removeprefix(codecs.BOM_UTF8)
 
@@ -273,12 +276,15 @@ def _parse_roles(text: str) -> tuple[tuple[str, ...], Issue | None]:
         return (), Issue(0, "ROLE_MISSING", f"No role: give at least one of {', '.join(CUSTOMER_ROLES)}.")
     if len(names) > MAX_ROLES_PER_ROW:
         return (), Issue(
-            0, "TOO_MANY_ROLES",
+            0,
+            "TOO_MANY_ROLES",
             f"{len(names)} roles; a user has at most {MAX_ROLES_PER_ROW} ({', '.join(CUSTOMER_ROLES)}), separated by ';'.",
         )
     staff = [name for name in names if name in STAFF_ROLES]
     if staff:
-        return (), Issue(0, "ROLE_STAFF", f"'{staff[0]}' is a staff role; an import can only give {', '.join(CUSTOMER_ROLES)}.")
+        return (), Issue(
+            0, "ROLE_STAFF", f"'{staff[0]}' is a staff role; an import can only give {', '.join(CUSTOMER_ROLES)}."
+        )
     unknown = [name for name in names if name not in CUSTOMER_ROLES]
     if unknown:
         return (), Issue(
@@ -299,8 +305,15 @@ class _Importer:
     """One pass over one file for one account (see the module docstring)."""
 
     def __init__(
-        self, account: Account, *, apply: bool, deactivate_missing: bool, actor: str | None,
-        actor_email: str | None, expected_sha256: str | None, progress: Callable[[int], None] | None,
+        self,
+        account: Account,
+        *,
+        apply: bool,
+        deactivate_missing: bool,
+        actor: str | None,
+        actor_email: str | None,
+        expected_sha256: str | None,
+        progress: Callable[[int], None] | None,
     ) -> None:
         self.account = account
         self.expected_sha256 = expected_sha256
@@ -331,7 +344,8 @@ class _Importer:
             self.report.file_error = exc.issue
         except csv.Error as exc:
             self.report.file_error = Issue(
-                lines.line, "CSV_MALFORMED",
+                lines.line,
+                "CSV_MALFORMED",
                 f"Line {lines.line} is not valid CSV ({exc}). Put values that contain commas or quotes in double quotes.",
             )
         except IntegrityError:
@@ -342,7 +356,8 @@ class _Importer:
         self.report.sha256 = lines.digest.hexdigest()
         if self.expected_sha256 and self.report.file_error is None and self.expected_sha256 != self.report.sha256:
             self.report.file_error = Issue(
-                0, "IMPORT_FILE_CHANGED",
+                0,
+                "IMPORT_FILE_CHANGED",
                 "This is not the file you previewed. Nothing was imported: preview this file first, then apply it.",
             )
         self.report.applied = self.apply and self.report.ok
@@ -355,7 +370,11 @@ class _Importer:
         header = next(reader, None)
         bad = lines.take_bad_line(1, lines.line)
         if bad is not None:
-            raise ImportFileError(bad[0], "CSV_ENCODING", f"The header is not UTF-8 (byte {bad[1]}). Save the file as UTF-8 and import it again.")
+            raise ImportFileError(
+                bad[0],
+                "CSV_ENCODING",
+                f"The header is not UTF-8 (byte {bad[1]}). Save the file as UTF-8 and import it again.",
+            )
         columns = _parse_header(header)
         first_line = lines.line + 1
         for row in reader:
@@ -366,13 +385,18 @@ class _Importer:
             self.report.rows += 1
             if self.report.rows > MAX_ROWS:
                 raise ImportFileError(
-                    line, "CSV_TOO_MANY_ROWS", f"The file has more than {MAX_ROWS:,} users; split it into smaller files."
+                    line,
+                    "CSV_TOO_MANY_ROWS",
+                    f"The file has more than {MAX_ROWS:,} users; split it into smaller files.",
                 )
             if bad is not None:
-                self.refuse(Issue(
-                    bad[0], "ENCODING_INVALID",
-                    f"Line {bad[0]} is not UTF-8 (byte {bad[1]}): the file mixes encodings. Save it as UTF-8 and import it again.",
-                ))
+                self.refuse(
+                    Issue(
+                        bad[0],
+                        "ENCODING_INVALID",
+                        f"Line {bad[0]} is not UTF-8 (byte {bad[1]}): the file mixes encodings. Save it as UTF-8 and import it again.",
+                    )
+                )
             else:
                 self._check_row(line, row, columns)
             if self.report.stopped_early:
@@ -389,7 +413,13 @@ class _Importer:
         if len(row) != len(columns):
             code = "COLUMN_MISSING" if len(row) < len(columns) else "COLUMN_EXTRA"
             hint = " Put a name that contains a comma in double quotes." if code == "COLUMN_EXTRA" else ""
-            self.refuse(Issue(line, code, f"Line {line} has {len(row)} values; expected {len(columns)} ({','.join(HEADER)}).{hint}"))
+            self.refuse(
+                Issue(
+                    line,
+                    code,
+                    f"Line {line} has {len(row)} values; expected {len(columns)} ({','.join(HEADER)}).{hint}",
+                )
+            )
             return
         raw_email = row[columns["email"]]
         if not raw_email.strip():
@@ -415,9 +445,14 @@ class _Importer:
             self.refuse(Issue(line, problem.code, f"Line {line}: {problem.message}", email))
             return
         if email == self.actor_email and "admin" not in roles:
-            self.refuse(Issue(
-                line, "SELF_LOCKOUT", f"Line {line}: this is your own user; without the admin role you would lose access.", email
-            ))
+            self.refuse(
+                Issue(
+                    line,
+                    "SELF_LOCKOUT",
+                    f"Line {line}: this is your own user; without the admin role you would lose access.",
+                    email,
+                )
+            )
             return
         self.chunk.append(_Candidate(line, email, name, roles))
 
@@ -443,11 +478,14 @@ class _Importer:
                 self.report.note(CREATE, lambda c=candidate: RowChange(c.line, c.email, c.name, c.roles))
                 continue
             if user.account_id != self.account.id:
-                self.refuse(Issue(
-                    candidate.line, "EMAIL_IN_OTHER_ACCOUNT",
-                    f"Line {candidate.line}: {candidate.email} belongs to a user of another account; an email can be in one account only.",
-                    candidate.email,
-                ))
+                self.refuse(
+                    Issue(
+                        candidate.line,
+                        "EMAIL_IN_OTHER_ACCOUNT",
+                        f"Line {candidate.line}: {candidate.email} belongs to a user of another account; an email can be in one account only.",
+                        candidate.email,
+                    )
+                )
                 continue
             name = candidate.name or user.name  # an empty name keeps the one the user has
             staff = tuple(role for role in user.roles.split(",") if role in STAFF_ROLES)
@@ -471,9 +509,14 @@ class _Importer:
                 users.insert(),
                 [
                     {
-                        "account_id": self.account.id, "email": row.email, "name": row.name,
-                        "roles": ",".join(row.roles), "status": ACTIVE, "password_hash": None,
-                        "created_at": now, "updated_at": now,
+                        "account_id": self.account.id,
+                        "email": row.email,
+                        "name": row.name,
+                        "roles": ",".join(row.roles),
+                        "status": ACTIVE,
+                        "password_hash": None,
+                        "created_at": now,
+                        "updated_at": now,
                     }
                     for row in creates
                 ],
@@ -483,17 +526,26 @@ class _Importer:
                 users.update()
                 .where(users.c.id == bindparam("user_id"))
                 .values(name=bindparam("new_name"), roles=bindparam("new_roles"), updated_at=now),
-                [{"user_id": user_id, "new_name": change.name, "new_roles": ",".join(change.roles)}
-                 for user_id, change in updates],
+                [
+                    {"user_id": user_id, "new_name": change.name, "new_roles": ",".join(change.roles)}
+                    for user_id, change in updates
+                ],
             )
         audit.record_many(
             "user.update",
             (
-                (change.email, {"before": change.before, "after": {"name": change.name, "roles": list(change.roles)},
-                                "source": "csv_import"})
+                (
+                    change.email,
+                    {
+                        "before": change.before,
+                        "after": {"name": change.name, "roles": list(change.roles)},
+                        "source": "csv_import",
+                    },
+                )
                 for _user_id, change in updates
             ),
-            account_id=self.account.id, actor=self.actor,
+            account_id=self.account.id,
+            actor=self.actor,
         )
 
     def _deactivate_missing(self) -> None:
@@ -512,12 +564,14 @@ class _Importer:
             missing = [row for row in batch if row.email not in self.seen]
             if any(row.email == self.actor_email for row in missing):
                 raise ImportFileError(
-                    0, "IMPORT_DEACTIVATES_YOU",
+                    0,
+                    "IMPORT_DEACTIVATES_YOU",
                     "Your own user is not in the file, so this import would deactivate you. Add your row, or import without deactivating missing users.",
                 )
             for row in missing:
                 self.report.note(
-                    DEACTIVATE, lambda row=row: RowChange(0, row.email, row.name, tuple(r for r in row.roles.split(",") if r))
+                    DEACTIVATE,
+                    lambda row=row: RowChange(0, row.email, row.name, tuple(r for r in row.roles.split(",") if r)),
                 )
             if self.writing and missing:
                 for user in db.session.scalars(select(User).where(User.id.in_([row.id for row in missing]))):
@@ -529,7 +583,10 @@ class _Importer:
             "user.import",
             account_id=self.account.id,
             actor=self.actor,
-            details={key: counts[key] for key in ("rows", "created", "updated", "unchanged", "deactivated", "deactivate_missing", "sha256")},
+            details={
+                key: counts[key]
+                for key in ("rows", "created", "updated", "unchanged", "deactivated", "deactivate_missing", "sha256")
+            },
         )
 
 
@@ -553,8 +610,13 @@ def import_users(
     after each chunk.
     """
     return _Importer(
-        account, apply=apply, deactivate_missing=deactivate_missing, actor=actor, actor_email=actor_email,
-        expected_sha256=expected_sha256, progress=progress,
+        account,
+        apply=apply,
+        deactivate_missing=deactivate_missing,
+        actor=actor,
+        actor_email=actor_email,
+        expected_sha256=expected_sha256,
+        progress=progress,
     ).run(stream)
 
 
@@ -567,5 +629,9 @@ def record_refused_import(account: Account, report: ImportReport, *, actor: str 
         error_code=problem.code if problem else "IMPORT_REFUSED",
         account_id=account.id,
         actor=actor,
-        details={"rows": report.rows, "refused": report.refused, "first_problem": problem.as_dict() if problem else None},
+        details={
+            "rows": report.rows,
+            "refused": report.refused,
+            "first_problem": problem.as_dict() if problem else None,
+        },
     )

@@ -15,25 +15,25 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app import audit
-from app.connections import (
-    ConnectionChangeError,
+from app.errors import CodedError
+from app.extensions import db
+from app.models import Account, IdpConnection, User, UserSession
+from app.roles import parse_roles
+from app.saml.core import MAX_ID, sp_metadata_xml
+from app.saml.metadata import fetch_metadata, parse_idp_metadata
+from app.saml.urls import sp_values
+from app.services.connections import (
     create_connection,
     enable_connection,
     manual_metadata,
     refresh_from_metadata_url,
 )
-from app.extensions import db
-from app.imports import ImportReport, import_users, record_refused_import
-from app.models import Account, IdpConnection, User, UserSession
-from app.roles import parse_roles
-from app.saml.core import MAX_ID, sp_metadata_xml
-from app.saml.metadata import MetadataError, fetch_metadata, parse_idp_metadata
-from app.saml.urls import sp_values
+from app.services.imports import ImportReport, import_users, record_refused_import
+from app.services.users import create_user, deactivate_user, delete_user, find_user_by_email, reactivate_user
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.sessions.purge import TARGETS as PURGE_TARGETS
 from app.sessions.purge import PurgePolicy, purge_batch
 from app.timeutil import utcnow
-from app.users import UserError, create_user, deactivate_user, delete_user, find_user_by_email, reactivate_user
 
 accounts_cli = AppGroup("accounts", help="Customer accounts.")
 users_cli = AppGroup("users", help="Users of an account.")
@@ -63,12 +63,9 @@ def command_errors(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CommandError, UserError, ConnectionChangeError, MetadataError, ValueError) as exc:
+        except (CommandError, CodedError) as exc:
             db.session.rollback()
-            code = getattr(exc, "code", None) or {
-                UserError: "USER_INVALID", ConnectionChangeError: "CONNECTION_INVALID"
-            }.get(type(exc), "INVALID")
-            message = getattr(exc, "message", None) or str(exc)
+            code, message = exc.code, exc.message
             if kwargs.get("as_json"):
                 click.echo(json.dumps({"error": code, "message": message}))
                 sys.exit(1)
@@ -104,8 +101,12 @@ def account_json(account: Account) -> dict[str, Any]:
 
 def user_json(user: User) -> dict[str, Any]:
     return {
-        "id": user.id, "email": user.email, "name": user.name, "account": user.account.slug,
-        "roles": user.role_list, "status": user.status,
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "account": user.account.slug,
+        "roles": user.role_list,
+        "status": user.status,
     }
 
 
@@ -129,14 +130,21 @@ def connection_json(connection: IdpConnection) -> dict[str, Any]:
 
 def session_json(session: UserSession) -> dict[str, Any]:
     return {
-        "id": session.id, "user": session.user.email if session.user else None, "app": session.app,
-        "created_at": session.created_at, "last_used_at": session.last_used_at, "expires_at": session.expires_at,
-        "ip": session.ip, "revoked_at": session.revoked_at, "revoked_reason": session.revoked_reason,
+        "id": session.id,
+        "user": session.user.email if session.user else None,
+        "app": session.app,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "expires_at": session.expires_at,
+        "ip": session.ip,
+        "revoked_at": session.revoked_at,
+        "revoked_reason": session.revoked_reason,
         "live": session.is_live(),
     }
 
 
 # --- accounts -------------------------------------------------------------------------------
+
 
 @accounts_cli.command("create")
 @click.argument("slug")
@@ -175,6 +183,7 @@ def accounts_sso_required(slug: str, required: bool, as_json: bool) -> None:
 
 # --- users ----------------------------------------------------------------------------------
 
+
 @users_cli.command("create")
 @click.argument("email")
 @click.option("--account", "slug", required=True)
@@ -191,9 +200,13 @@ def users_create(email: str, slug: str, roles: str, name: str, password_stdin: b
         password = sys.stdin.readline().rstrip("\r\n")
         if len(password) < 12:
             raise CommandError("PASSWORD_TOO_SHORT", "the password must have at least 12 characters")
-    user = create_user(account, email, roles=parse_roles(roles, allow_staff=True), name=name, password=password, actor="cli")
+    user = create_user(
+        account, email, roles=parse_roles(roles, allow_staff=True), name=name, password=password, actor="cli"
+    )
     db.session.commit()
-    emit(as_json, user_json(user), f"Created user {user.email} in {account.slug} with roles {','.join(user.role_list)}.")
+    emit(
+        as_json, user_json(user), f"Created user {user.email} in {account.slug} with roles {','.join(user.role_list)}."
+    )
 
 
 def _status_command(name: str, action: Callable[[User], int | None], done: str) -> None:
@@ -236,7 +249,10 @@ def _import_text(report: ImportReport) -> str:
     if report.stopped_early:
         lines.append(f"Stopped after {report.refused} refused rows: fix these first.")
     if report.deactivate_missing and report.samples["deactivate"]:
-        lines.append("Missing from the file (deactivated when applied): " + ", ".join(row.email for row in report.samples["deactivate"]))
+        lines.append(
+            "Missing from the file (deactivated when applied): "
+            + ", ".join(row.email for row in report.samples["deactivate"])
+        )
     return "\n".join(lines)
 
 
@@ -244,7 +260,9 @@ def _import_text(report: ImportReport) -> str:
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--account", "slug", required=True)
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; change nothing.")
-@click.option("--deactivate-missing", is_flag=True, help="Deactivate (and sign out) the account's users missing from the file.")
+@click.option(
+    "--deactivate-missing", is_flag=True, help="Deactivate (and sign out) the account's users missing from the file."
+)
 @json_option
 @command_errors
 def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: bool, as_json: bool) -> None:
@@ -253,12 +271,18 @@ def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: b
     size = csv_file.stat().st_size
     with csv_file.open("rb") as stream:
         if as_json or size < IMPORT_PROGRESS_BYTES:
-            report = import_users(account, stream, apply=not dry_run, deactivate_missing=deactivate_missing, actor="cli")
+            report = import_users(
+                account, stream, apply=not dry_run, deactivate_missing=deactivate_missing, actor="cli"
+            )
         else:
             label = "Checking" if dry_run else "Importing"
             with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
                 report = import_users(
-                    account, stream, apply=not dry_run, deactivate_missing=deactivate_missing, actor="cli",
+                    account,
+                    stream,
+                    apply=not dry_run,
+                    deactivate_missing=deactivate_missing,
+                    actor="cli",
                     progress=lambda done: bar.update(done - bar.pos),
                 )
     if report.applied:
@@ -270,13 +294,14 @@ def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: b
             db.session.commit()
     data = report.as_dict()
     if not report.ok:
-        data["error"] = (report.file_error.code if report.file_error else "IMPORT_REFUSED")
+        data["error"] = report.file_error.code if report.file_error else "IMPORT_REFUSED"
     emit(as_json, data, _import_text(report))
     if not report.ok:
         sys.exit(1)
 
 
 # --- idp ------------------------------------------------------------------------------------
+
 
 @idp_cli.command("add")
 @click.option("--account", "slug", required=True)
@@ -290,8 +315,15 @@ def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: b
 @json_option
 @command_errors
 def idp_add(
-    slug: str, provider: str, metadata_file: Path | None, metadata_url: str | None, entity_id: str | None,
-    sso_url: str | None, cert_file: Path | None, enable: bool, as_json: bool,
+    slug: str,
+    provider: str,
+    metadata_file: Path | None,
+    metadata_url: str | None,
+    entity_id: str | None,
+    sso_url: str | None,
+    cert_file: Path | None,
+    enable: bool,
+    as_json: bool,
 ) -> None:
     """Connect an account to its IdP and print the SP values to paste into the IdP."""
     from flask import current_app
@@ -299,7 +331,9 @@ def idp_add(
     account = _account(slug)
     sources = [bool(metadata_file), bool(metadata_url), bool(entity_id or sso_url or cert_file)]
     if sum(sources) != 1:
-        raise CommandError("IDP_SOURCE", "give exactly one of --metadata-file, --metadata-url, or --entity-id/--sso-url/--cert-file")
+        raise CommandError(
+            "IDP_SOURCE", "give exactly one of --metadata-file, --metadata-url, or --entity-id/--sso-url/--cert-file"
+        )
     if metadata_file:
         idp = parse_idp_metadata(metadata_file.read_bytes())
     elif metadata_url:
@@ -317,9 +351,13 @@ def idp_add(
     values = sp_values(connection)
     data = {"id": connection.id, "status": connection.status, "warnings": idp.warnings, **values.as_dict()}
     text = "\n".join(
-        [f"Created IdP connection {connection.id} ({provider}, {connection.status}). Paste into your IdP:",
-         f"  Entity ID / Audience: {values.sp_entity_id}", f"  ACS URL:              {values.acs_url}",
-         f"  SP metadata URL:      {values.metadata_url}", *[f"Warning: {w}" for w in idp.warnings]]
+        [
+            f"Created IdP connection {connection.id} ({provider}, {connection.status}). Paste into your IdP:",
+            f"  Entity ID / Audience: {values.sp_entity_id}",
+            f"  ACS URL:              {values.acs_url}",
+            f"  SP metadata URL:      {values.metadata_url}",
+            *[f"Warning: {w}" for w in idp.warnings],
+        ]
     )
     emit(as_json, data, text)
 
@@ -370,6 +408,7 @@ def idp_refresh(connection_id: int, as_json: bool) -> None:
 
 # --- sessions -------------------------------------------------------------------------------
 
+
 @sessions_cli.command("list")
 @click.option("--account", "slug")
 @click.option("--user", "email")
@@ -384,7 +423,10 @@ def sessions_list(slug: str | None, email: str | None, limit: int, as_json: bool
     if email:
         query = query.where(UserSession.user_id == _user(email).id)
     sessions = [session_json(s) for s in db.session.scalars(query)]
-    lines = [f"{s['id']:>6} {s['user'] or '(deleted)':<32} {s['app']:<8} {'live' if s['live'] else 'ended':<6} last used {s['last_used_at']:%Y-%m-%d %H:%M}" for s in sessions]
+    lines = [
+        f"{s['id']:>6} {s['user'] or '(deleted)':<32} {s['app']:<8} {'live' if s['live'] else 'ended':<6} last used {s['last_used_at']:%Y-%m-%d %H:%M}"
+        for s in sessions
+    ]
     emit(as_json, {"sessions": sessions}, "\n".join(lines) or "No sessions.")
 
 
@@ -406,16 +448,29 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
     else:
         user = _user(email)
         revoked = revoke_sessions_for_user(user.id, "revoked_by_operator")
-        audit.record("session.revoke_all", account_id=user.account_id, subject_email=user.email, details={"revoked": revoked})
+        audit.record(
+            "session.revoke_all", account_id=user.account_id, subject_email=user.email, details={"revoked": revoked}
+        )
     db.session.commit()
     emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
 
 
 @sessions_cli.command("purge")
-@click.option("--older-than-days", "retention_days", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Keep sessions that ended more recently than this, for support to see.")
-@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True,
-              help="Rows deleted per transaction.")
+@click.option(
+    "--older-than-days",
+    "retention_days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Keep sessions that ended more recently than this, for support to see.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=100_000),
+    default=1000,
+    show_default=True,
+    help="Rows deleted per transaction.",
+)
 @json_option
 @command_errors
 def sessions_purge(retention_days: int, batch_size: int, as_json: bool) -> None:
@@ -434,11 +489,15 @@ def sessions_purge(retention_days: int, batch_size: int, as_json: bool) -> None:
                 break
     audit.record("sessions.purge", details={"retention_days": retention_days, **deleted})
     db.session.commit()
-    emit(as_json, {"deleted": deleted, "retention_days": retention_days},
-         "Deleted " + ", ".join(f"{count} {target.replace('_', ' ')}" for target, count in deleted.items()) + ".")
+    emit(
+        as_json,
+        {"deleted": deleted, "retention_days": retention_days},
+        "Deleted " + ", ".join(f"{count} {target.replace('_', ' ')}" for target, count in deleted.items()) + ".",
+    )
 
 
 # --- demo -----------------------------------------------------------------------------------
+
 
 @demo_cli.command("setup")
 @json_option
@@ -453,7 +512,11 @@ def demo_setup(as_json: bool) -> None:
         raise CommandError("DEMO_DISABLED", "the demo IdP exists only with APP_ENV=development")
     connection = ensure_demo()
     db.session.commit()
-    emit(as_json, connection_json(connection), f"Demo ready: sign in at {current_app.config['BASE_URL']}/login as alice@demo.example.")
+    emit(
+        as_json,
+        connection_json(connection),
+        f"Demo ready: sign in at {current_app.config['BASE_URL']}/login as alice@demo.example.",
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from app.models import IdpConnection, User
 from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.saml.core import VerifiedAssertion, email_attributes_for
-from app.users import find_user_by_email, normalise_email
+from app.services.users import find_user_by_email, normalise_email
 
 EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
@@ -35,7 +35,9 @@ def email_from_assertion(assertion: VerifiedAssertion) -> str:
     ).endswith(":unspecified")
     if name_id and "@" in name_id and nameid_is_email:
         return normalise_email(name_id)
-    raise SignInError("SAML_NO_EMAIL", "neither an email attribute nor an email NameID", connection_id=assertion.connection.id)
+    raise SignInError(
+        "SAML_NO_EMAIL", "neither an email attribute nor an email NameID", connection_id=assertion.connection.id
+    )
 
 
 def match_user(account_id: int, email: str) -> User | None:
@@ -51,9 +53,7 @@ def authorize(account_id: int, email: str, app_name: str) -> User:
     if user.status != ACTIVE:
         raise SignInError("USER_DEACTIVATED", f"user {email} is {user.status}", email=email)
     if app_name not in user.apps:
-        raise SignInError(
-            "NO_ROLE_FOR_APP", f"roles {user.role_list} do not open {app_name}", email=email
-        )
+        raise SignInError("NO_ROLE_FOR_APP", f"roles {user.role_list} do not open {app_name}", email=email)
     return user
 
 
@@ -74,8 +74,9 @@ def connection_for_email(email: str) -> tuple[User | None, IdpConnection]:
     )
     if connection is None:
         raise SignInError(
-            "SSO_NOT_CONFIGURED", "the account has no enabled IdP connection", email=user.email,
+            "SSO_NOT_CONFIGURED",
+            "the account has no enabled IdP connection",
+            email=user.email,
             account_id=user.account_id,
         )
     return user, connection
-

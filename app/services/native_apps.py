@@ -24,15 +24,15 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
 from app import audit
-from app.errors import SignInError
+from app.errors import CodedError, SignInError
 from app.extensions import db
 from app.models import AppAuthorizationCode, AppAuthorizationRequest, User, UserSession
 from app.saml.core import VerifiedAssertion, start_login
+from app.services.signin import authorize, connection_for_email, email_from_assertion
+from app.services.users import normalise_email
 from app.sessions import NewSession, create_session, hash_token, revoke_session
 from app.sessions.web import APP_TOKEN_APPS
-from app.signin import authorize, connection_for_email, email_from_assertion
 from app.timeutil import utcnow
-from app.users import normalise_email
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ _CODE_MAX_LENGTH = 128
 
 
 # --- authorize: check the app's request, then start the SAML sign-in ---------------------------
+
 
 @dataclass(frozen=True)
 class AuthorizeParams:
@@ -95,6 +96,7 @@ def check_redirect_uri(app_name: str, uri: str) -> None:
     Desktop: ``http://127.0.0.1:{port}/{path}`` or ``http://[::1]:{port}/{path}`` (RFC 8252 7.3).
     Never a fragment (RFC 6749 3.1.2) nor userinfo (``http://127.0.0.1@evil.example/`` tricks).
     """
+
     def bad(reason: str) -> SignInError:
         return SignInError("APP_REDIRECT_URI_INVALID", f"redirect_uri {uri[:200]!r}: {reason}", app=app_name)
 
@@ -132,7 +134,8 @@ def parse_authorize_request(args: MultiDict[str, str]) -> AuthorizeParams:
     challenge = _single(args, "code_challenge", required=False)
     if method != "S256" or challenge is None:
         raise SignInError(
-            "APP_PKCE_REQUIRED", f"code_challenge_method {str(method)[:40]!r} and a code_challenge are required: S256 only",
+            "APP_PKCE_REQUIRED",
+            f"code_challenge_method {str(method)[:40]!r} and a code_challenge are required: S256 only",
             app=app_name,
         )
     if not _PKCE_VALUE.fullmatch(challenge):
@@ -168,17 +171,24 @@ def start_app_sign_in(params: AuthorizeParams, *, browser_binding: str) -> str:
     )
     db.session.add(request_row)
     location = start_login(
-        connection, app_name=params.app, next_path="/", browser_binding=browser_binding,
+        connection,
+        app_name=params.app,
+        next_path="/",
+        browser_binding=browser_binding,
         purpose=f"{PURPOSE_PREFIX}{request_row.id}",
     )
     audit.record(
-        "signin.sso_start", account_id=connection.account_id, connection_id=connection.id,
-        subject_email=request_row.login_hint, details={"app": params.app, "redirect_uri": params.redirect_uri[:300]},
+        "signin.sso_start",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        subject_email=request_row.login_hint,
+        details={"app": params.app, "redirect_uri": params.redirect_uri[:300]},
     )
     return location
 
 
 # --- after the SAML sign-in: a code (or the refusal) back to the app ----------------------------
+
 
 def is_app_purpose(purpose: object) -> bool:
     """True when a pending AuthnRequest was started by an app's authorize request."""
@@ -189,7 +199,7 @@ def _authorization_request(purpose: object) -> AppAuthorizationRequest | None:
     """The live authorization request that ``purpose`` names, if any."""
     if not is_app_purpose(purpose):
         return None
-    row = db.session.get(AppAuthorizationRequest, str(purpose)[len(PURPOSE_PREFIX):])
+    row = db.session.get(AppAuthorizationRequest, str(purpose)[len(PURPOSE_PREFIX) :])
     if row is None or row.expires_at <= utcnow():
         return None
     return row
@@ -268,10 +278,16 @@ def refusal_redirect(err: SignInError) -> str | None:
 
 #: Our code -> (RFC 6749 5.2 error, what the app developer is told).
 TOKEN_ERRORS: dict[str, tuple[str, str]] = {
-    "TOKEN_REQUEST_INVALID": ("invalid_request", "Send grant_type, code, redirect_uri and code_verifier once each, form-encoded."),
+    "TOKEN_REQUEST_INVALID": (
+        "invalid_request",
+        "Send grant_type, code, redirect_uri and code_verifier once each, form-encoded.",
+    ),
     "GRANT_TYPE_UNSUPPORTED": ("unsupported_grant_type", "Only grant_type=authorization_code is supported."),
     "CLIENT_UNKNOWN": ("invalid_client", "client_id must be desktop or mobile."),
-    "PKCE_VERIFIER_INVALID": ("invalid_request", "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)."),
+    "PKCE_VERIFIER_INVALID": (
+        "invalid_request",
+        "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1).",
+    ),
     "CODE_INVALID": ("invalid_grant", "The code is unknown. Start the sign-in again."),
     "CODE_USED": ("invalid_grant", "The code was already used. Start the sign-in again."),
     "CODE_EXPIRED": ("invalid_grant", "The code has expired: exchange it at once. Start the sign-in again."),
@@ -284,13 +300,12 @@ TOKEN_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-class TokenError(Exception):
+class TokenError(CodedError):
     """A refused token request: an RFC 6749 error name for OAuth libraries and our stable code."""
 
     def __init__(self, code: str, detail: str = "", **context: Any) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.error, self.message = TOKEN_ERRORS[code]
+        self.error, message = TOKEN_ERRORS[code]
+        super().__init__(code, message)
         self.detail = detail
         self.context = context
 
@@ -376,12 +391,15 @@ def exchange_code(form: MultiDict[str, str], *, ip: str | None, user_agent: str 
         facts.update(account_id=user.account_id, email=user.email)
     now = utcnow()
     # Spend the code first, atomically: of two concurrent exchanges exactly one wins, everywhere.
-    claimed = db.session.execute(
-        update(AppAuthorizationCode)
-        .where(AppAuthorizationCode.id == row.id, AppAuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    claimed = (
+        db.session.execute(
+            update(AppAuthorizationCode)
+            .where(AppAuthorizationCode.id == row.id, AppAuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if not claimed:
         db.session.refresh(row)
         revoked = _revoke_session_of_replayed_code(row)

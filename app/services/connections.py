@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app import audit
+from app.errors import CodedError
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY
 from app.models import Account, IdpCertificate, IdpConnection
@@ -26,7 +27,7 @@ from app.saml.metadata import (
     parse_idp_metadata,
     read_certificates,
 )
-from app.setup_tests import has_passed_saml_test, has_successful_test
+from app.services.connection_tests import has_passed_saml_test, has_successful_test
 from app.timeutil import utcnow
 
 #: How the IdP side reached us; recorded on the ``connection.import`` audit event.
@@ -42,11 +43,13 @@ SIGNED_ELEMENTS = ("assertion", "response", "both")
 IMPORT_REVIEW_SECONDS = 3600
 
 
-class ConnectionChangeError(ValueError):
+class ConnectionChangeError(CodedError):
     """A connection change that cannot be made; the message says why."""
 
 
-def manual_metadata(entity_id: str, sso_url: str, certificate_pems: list[str], slo_url: str | None = None) -> ParsedMetadata:
+def manual_metadata(
+    entity_id: str, sso_url: str, certificate_pems: list[str], slo_url: str | None = None
+) -> ParsedMetadata:
     """The IdP side typed in by hand, checked like metadata."""
     entity_id, sso_url = entity_id.strip(), sso_url.strip()
     if not entity_id:
@@ -56,7 +59,9 @@ def manual_metadata(entity_id: str, sso_url: str, certificate_pems: list[str], s
     if not any(pem.strip() for pem in certificate_pems):
         raise MetadataError("MANUAL_NO_CERTIFICATE", "Paste the IdP's signing certificate (X.509, PEM or base64).")
     certificates = read_certificates([pem for pem in certificate_pems if pem.strip()])
-    return ParsedMetadata(entity_id, sso_url, (slo_url or "").strip() or None, certificates, certificate_warnings(certificates))
+    return ParsedMetadata(
+        entity_id, sso_url, (slo_url or "").strip() or None, certificates, certificate_warnings(certificates)
+    )
 
 
 def add_certificates(connection: IdpConnection, certificates: list[CertificateInfo]) -> int:
@@ -84,7 +89,9 @@ def create_connection(
 ) -> IdpConnection:
     """Create a draft connection with a fresh SP key pair and (optionally) the IdP side."""
     if plugin_key not in PLUGINS_BY_KEY:
-        raise ConnectionChangeError(f"unknown provider {plugin_key!r} (choose from {', '.join(PLUGINS_BY_KEY)})")
+        raise ConnectionChangeError(
+            "PROVIDER_UNKNOWN", f"unknown provider {plugin_key!r} (choose from {', '.join(PLUGINS_BY_KEY)})"
+        )
     key_pem, cert_pem = generate_key_pair(f"{current_app.config['BASE_URL']} SP")
     connection = IdpConnection(
         account_id=account.id,
@@ -101,7 +108,10 @@ def create_connection(
         apply_idp_side(connection, idp)
     db.session.flush()
     audit.record(
-        "connection.create", account_id=account.id, connection_id=connection.id, actor=actor,
+        "connection.create",
+        account_id=account.id,
+        connection_id=connection.id,
+        actor=actor,
         details={"provider": plugin_key, "idp_entity_id": connection.idp_entity_id},
     )
     return connection
@@ -127,11 +137,14 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None, re
     if connection.status == ENABLED:
         return []
     if require_test and connection.status != TESTED:
-        raise ConnectionChangeError("Run a test sign-in that reaches us first; then you can enable the connection.")
+        raise ConnectionChangeError(
+            "CONNECTION_NOT_TESTED", "Run a test sign-in that reaches us first; then you can enable the connection."
+        )
     if require_test and connection.account.sso_required and not has_successful_test(connection):
         raise ConnectionChangeError(
+            "CONNECTION_NOT_PROVEN",
             "Your account requires SSO, so this connection can replace the current one only after a test "
-            "sign-in that fully succeeded (a user of this account signed in). Run the test again with such a user."
+            "sign-in that fully succeeded (a user of this account signed in). Run the test again with such a user.",
         )
     missing = [
         label
@@ -143,7 +156,9 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None, re
         if not present
     ]
     if missing:
-        raise ConnectionChangeError(f"cannot enable connection {connection.id}: it has no {', no '.join(missing)}")
+        raise ConnectionChangeError(
+            "CONNECTION_INCOMPLETE", f"cannot enable connection {connection.id}: it has no {', no '.join(missing)}"
+        )
     replaced = [
         other
         for other in db.session.scalars(
@@ -157,12 +172,18 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None, re
     for other in replaced:
         other.status = _status_when_off(other)
         audit.record(
-            "connection.disable", account_id=other.account_id, connection_id=other.id, actor=actor,
+            "connection.disable",
+            account_id=other.account_id,
+            connection_id=other.id,
+            actor=actor,
             details={"replaced_by": connection.id},
         )
     connection.status = ENABLED
     audit.record(
-        "connection.enable", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        "connection.enable",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
         details={"replaced": [other.id for other in replaced]} if replaced else None,
     )
     return [other.id for other in replaced]
@@ -177,8 +198,9 @@ def _refuse_if_sso_depends_on(connection: IdpConnection, doing: str) -> None:
     """Users of an SSO-required account must keep one way in: its enabled connection stays."""
     if connection.status == ENABLED and connection.account.sso_required:
         raise ConnectionChangeError(
+            "SSO_DEPENDS_ON_CONNECTION",
             f"Your account requires SSO and this is its enabled connection: users could not sign in at all. "
-            f"Turn off \"SSO required\" first (or enable another tested connection), then {doing} it."
+            f'Turn off "SSO required" first (or enable another tested connection), then {doing} it.',
         )
 
 
@@ -198,9 +220,16 @@ def delete_connection(connection: IdpConnection, *, actor: str | None = None) ->
     """
     _refuse_if_sso_depends_on(connection, "delete")
     audit.record(
-        "connection.delete", account_id=connection.account_id, connection_id=connection.id, actor=actor,
-        details={"provider": connection.plugin_key, "name": connection.name, "idp_entity_id": connection.idp_entity_id,
-                 "status": connection.status},
+        "connection.delete",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
+        details={
+            "provider": connection.plugin_key,
+            "name": connection.name,
+            "idp_entity_id": connection.idp_entity_id,
+            "status": connection.status,
+        },
     )
     db.session.delete(connection)
 
@@ -209,14 +238,17 @@ def remove_certificate(connection: IdpConnection, certificate_id: int, *, actor:
     """Remove one IdP certificate (after a rollover); an enabled connection keeps at least one."""
     certificate = next((cert for cert in connection.certificates if cert.id == certificate_id), None)
     if certificate is None:
-        raise ConnectionChangeError("This certificate does not belong to this connection.")
+        raise ConnectionChangeError("CERTIFICATE_NOT_FOUND", "This certificate does not belong to this connection.")
     if connection.status == ENABLED and len(connection.certificates) == 1:
         raise ConnectionChangeError(
-            "This is the connection's only signing certificate: add the new one before removing it."
+            "LAST_CERTIFICATE", "This is the connection's only signing certificate: add the new one before removing it."
         )
     connection.certificates.remove(certificate)
     audit.record(
-        "connection.certificate_remove", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        "connection.certificate_remove",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
         details={"fingerprint_sha256": certificate.fingerprint_sha256, "not_after": certificate.not_after.isoformat()},
     )
     return certificate
@@ -248,16 +280,23 @@ def update_connection_settings(
     Returns the names of the settings that changed (audited as ``connection.update``).
     """
     if signed_element and signed_element not in SIGNED_ELEMENTS:
-        raise ConnectionChangeError(f"Choose what must be signed: {', '.join(SIGNED_ELEMENTS)}.")
+        raise ConnectionChangeError("SETTING_INVALID", f"Choose what must be signed: {', '.join(SIGNED_ELEMENTS)}.")
     if nameid_format and nameid_format not in NAMEID_FORMATS:
-        raise ConnectionChangeError("Choose one of the offered NameID formats.")
+        raise ConnectionChangeError("SETTING_INVALID", "Choose one of the offered NameID formats.")
     attributes = [value.strip() for value in email_attributes if value.strip()]
     if any(len(value) > 256 or any(ch.isspace() for ch in value) for value in attributes):
-        raise ConnectionChangeError("Attribute names have no spaces and at most 256 characters; put one per line.")
+        raise ConnectionChangeError(
+            "SETTING_INVALID", "Attribute names have no spaces and at most 256 characters; put one per line."
+        )
     before = _editable(connection)
-    connection.name = name.strip()[:200] or PLUGINS_BY_KEY.get(connection.plugin_key, PLUGINS_BY_KEY["generic"]).display_name
-    overrides = {key: value for key, value in (connection.settings or {}).items()
-                 if key not in ("email_attributes", "signed_element", "nameid_format")}
+    connection.name = (
+        name.strip()[:200] or PLUGINS_BY_KEY.get(connection.plugin_key, PLUGINS_BY_KEY["generic"]).display_name
+    )
+    overrides = {
+        key: value
+        for key, value in (connection.settings or {}).items()
+        if key not in ("email_attributes", "signed_element", "nameid_format")
+    }
     if attributes:
         overrides["email_attributes"] = attributes
     if signed_element:
@@ -270,7 +309,10 @@ def update_connection_settings(
     changed = [key for key in after if before[key] != after[key]]
     if changed:
         audit.record(
-            "connection.update", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+            "connection.update",
+            account_id=connection.account_id,
+            connection_id=connection.id,
+            actor=actor,
             details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
         )
     return changed
@@ -288,6 +330,7 @@ def _editable(connection: IdpConnection) -> dict[str, Any]:
 
 # --- importing the IdP side -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ImportPreview:
     """What confirming an import would change, for the review page."""
@@ -304,7 +347,9 @@ class ImportPreview:
     needs_new_test: bool
 
 
-def preview_import(connection: IdpConnection, idp: ParsedMetadata, *, method: str, metadata_url: str | None) -> ImportPreview:
+def preview_import(
+    connection: IdpConnection, idp: ParsedMetadata, *, method: str, metadata_url: str | None
+) -> ImportPreview:
     """Compare parsed metadata with the connection, without changing anything."""
     known = {cert.fingerprint_sha256 for cert in connection.certificates}
     entity_changed = bool(connection.idp_entity_id) and connection.idp_entity_id != idp.entity_id
@@ -337,8 +382,16 @@ def read_idp_side(method: str, **given: str | bytes) -> ParsedMetadata:
     return idp
 
 
-def _read_idp_side(method: str, *, raw: bytes | str = b"", url: str = "", entity_id: str = "", sso_url: str = "",
-                   slo_url: str = "", certificate: str = "") -> ParsedMetadata:
+def _read_idp_side(
+    method: str,
+    *,
+    raw: bytes | str = b"",
+    url: str = "",
+    entity_id: str = "",
+    sso_url: str = "",
+    slo_url: str = "",
+    certificate: str = "",
+) -> ParsedMetadata:
     if method in ("file", "paste"):
         # Checked before parsing: an upload is read only up to one byte past the cap.
         if len(raw) > MAX_METADATA_BYTES:
@@ -353,18 +406,26 @@ def _read_idp_side(method: str, *, raw: bytes | str = b"", url: str = "", entity
         except MetadataError:
             raise
         except ValueError:  # urlsplit and IDNA refuse some malformed URLs ("https://[::1/x") with ValueError
-            raise MetadataError("METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://.") from None
+            raise MetadataError(
+                "METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://."
+            ) from None
         return parse_idp_metadata(body)
     if method == "manual":
         return manual_metadata(entity_id, sso_url, [certificate], slo_url or None)
     raise MetadataError("IMPORT_METHOD_UNKNOWN", f"Choose how to import: {', '.join(IMPORT_METHODS)}.")
 
 
-def record_import_failure(connection: IdpConnection, err: MetadataError, *, method: str, url: str | None = None) -> None:
+def record_import_failure(
+    connection: IdpConnection, err: MetadataError, *, method: str, url: str | None = None
+) -> None:
     """Audit a refused import (nothing else is written)."""
     audit.record(
-        "connection.import", outcome="failure", error_code=err.code, account_id=connection.account_id,
-        connection_id=connection.id, details={"method": method, "reason": err.message[:500], "metadata_url": url},
+        "connection.import",
+        outcome="failure",
+        error_code=err.code,
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        details={"method": method, "reason": err.message[:500], "metadata_url": url},
     )
 
 
@@ -383,10 +444,18 @@ def import_idp_side(
     if preview.needs_new_test:
         connection.status = DRAFT
     audit.record(
-        "connection.import", account_id=connection.account_id, connection_id=connection.id, actor=actor,
+        "connection.import",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
         details={
-            "method": method, "metadata_url": metadata_url, "idp_entity_id": idp.entity_id, "idp_sso_url": idp.sso_url,
-            "certificates_added": added, "warnings": idp.warnings, "status": connection.status,
+            "method": method,
+            "metadata_url": metadata_url,
+            "idp_entity_id": idp.entity_id,
+            "idp_sso_url": idp.sso_url,
+            "certificates_added": added,
+            "warnings": idp.warnings,
+            "status": connection.status,
         },
     )
     return added
@@ -395,7 +464,9 @@ def import_idp_side(
 def refresh_from_metadata_url(connection: IdpConnection, *, actor: str | None = None) -> int:
     """Re-import the connection's metadata URL (certificate rollover): new certificates are added."""
     if not connection.idp_metadata_url:
-        raise MetadataError("NO_METADATA_URL", "This connection was not imported from a metadata URL; import the new metadata instead.")
+        raise MetadataError(
+            "NO_METADATA_URL", "This connection was not imported from a metadata URL; import the new metadata instead."
+        )
     idp = read_idp_side("url", url=connection.idp_metadata_url)
     return import_idp_side(connection, idp, method="url", metadata_url=connection.idp_metadata_url, actor=actor)
 
@@ -411,11 +482,17 @@ def seal_import_review(connection: IdpConnection, preview: ImportPreview) -> str
     without fetching the URL again or keeping state on the server.
     """
     idp = preview.idp
-    return _review_serializer().dumps({
-        "connection": connection.id, "method": preview.method, "url": preview.metadata_url,
-        "entity_id": idp.entity_id, "sso_url": idp.sso_url, "slo_url": idp.slo_url,
-        "certificates": [cert.pem for cert in idp.certificates],
-    })
+    return _review_serializer().dumps(
+        {
+            "connection": connection.id,
+            "method": preview.method,
+            "url": preview.metadata_url,
+            "entity_id": idp.entity_id,
+            "sso_url": idp.sso_url,
+            "slo_url": idp.slo_url,
+            "certificates": [cert.pem for cert in idp.certificates],
+        }
+    )
 
 
 def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMetadata, str, str | None]:
@@ -423,17 +500,30 @@ def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMet
     try:
         data = _review_serializer().loads(token or "", max_age=IMPORT_REVIEW_SECONDS)
     except SignatureExpired:
-        raise MetadataError("IMPORT_REVIEW_EXPIRED", "This review is more than an hour old. Import the metadata again.") from None
+        raise MetadataError(
+            "IMPORT_REVIEW_EXPIRED", "This review is more than an hour old. Import the metadata again."
+        ) from None
     except BadSignature:
-        raise MetadataError("IMPORT_REVIEW_INVALID", "This review could not be read. Import the metadata again.") from None
-    if not isinstance(data, dict) or data.get("connection") != connection.id or data.get("method") not in IMPORT_METHODS:
-        raise MetadataError("IMPORT_REVIEW_INVALID", "This review belongs to another connection. Import the metadata again.")
+        raise MetadataError(
+            "IMPORT_REVIEW_INVALID", "This review could not be read. Import the metadata again."
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or data.get("connection") != connection.id
+        or data.get("method") not in IMPORT_METHODS
+    ):
+        raise MetadataError(
+            "IMPORT_REVIEW_INVALID", "This review belongs to another connection. Import the metadata again."
+        )
     certificates = read_certificates(list(data["certificates"]))
-    idp = ParsedMetadata(data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates))
+    idp = ParsedMetadata(
+        data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates)
+    )
     return idp, data["method"], data["url"]
 
 
 # --- the account's "SSO required" switch --------------------------------------------------------
+
 
 def sso_ready_connection(account: Account) -> IdpConnection | None:
     """The account's enabled connection through which a test sign-in fully succeeded, if any."""
@@ -452,8 +542,9 @@ def set_sso_required(account: Account, required: bool, *, actor: str | None = No
     """
     if required and not account.sso_required and sso_ready_connection(account) is None:
         raise ConnectionChangeError(
+            "SSO_NOT_READY",
             "SSO can be required only while an enabled connection has passed a test sign-in (a user of this "
-            "account signed in through it from the setup pages). Run a test sign-in, enable the connection, then try again."
+            "account signed in through it from the setup pages). Run a test sign-in, enable the connection, then try again.",
         )
     if account.sso_required == required:
         return

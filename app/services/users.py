@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
 from app import audit
+from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User, UserSession
 from app.models.user import ACTIVE, DEACTIVATED
@@ -24,7 +25,7 @@ from app.sessions import revoke_sessions_for_user
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-class UserError(ValueError):
+class UserError(CodedError):
     """A user change that cannot be made; the message says why."""
 
 
@@ -84,7 +85,7 @@ def check_email(raw: str) -> str:
     try:
         _validate(email)
     except EmailNotValidError as exc:
-        raise UserError(f"{email!r} is not a valid email address: {exc}") from None
+        raise UserError("EMAIL_INVALID", f"{email!r} is not a valid email address: {exc}") from None
     return email
 
 
@@ -102,9 +103,9 @@ def check_name(raw: str) -> str:
     """
     name = raw.strip()
     if len(name) > NAME_MAX_LENGTH:
-        raise UserError(f"the name has {len(name)} characters; {NAME_MAX_LENGTH} at most")
+        raise UserError("NAME_INVALID", f"the name has {len(name)} characters; {NAME_MAX_LENGTH} at most")
     if _CONTROL_CHARACTERS.search(name):
-        raise UserError("the name contains control characters")
+        raise UserError("NAME_INVALID", "the name contains control characters")
     return name
 
 
@@ -126,7 +127,7 @@ def create_user(
     email = check_email(email)
     name = check_name(name)
     if find_user_by_email(email) is not None:
-        raise UserError(f"a user with the email {email} already exists")
+        raise UserError("USER_EXISTS", f"a user with the email {email} already exists")
     user = User(
         account_id=account.id,
         email=email,
@@ -193,9 +194,7 @@ def reactivate_user(user: User, *, actor: str | None = None) -> None:
 def delete_user(user: User, *, actor: str | None = None) -> int:
     """Delete ``user``; their sessions are revoked first and kept, detached, for the record."""
     revoked = revoke_sessions_for_user(user.id, "user_deleted")
-    db.session.execute(
-        update(UserSession).where(UserSession.user_id == user.id).values(user_id=None)
-    )
+    db.session.execute(update(UserSession).where(UserSession.user_id == user.id).values(user_id=None))
     audit.record(
         "user.delete",
         account_id=user.account_id,

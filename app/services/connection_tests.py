@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import AuditEvent, IdpConnection
 from app.models.idp_connection import DRAFT, TESTED
 from app.saml.core import VerifiedAssertion
-from app.signin import authorize, email_from_assertion, match_user
+from app.services.signin import authorize, email_from_assertion, match_user
 
 TEST_ACTION = "connection.test"
 #: The audit actions that are sign-in attempts through a connection (the diagnostics list).
