@@ -236,9 +236,11 @@ def test_logout_revokes_this_token_only(client, acme, idp):
     assert client.get("/api/v1/me", headers=bearer(second)).status_code == 200
     revoked = db.session.scalars(select(UserSession).where(UserSession.app == "desktop")).one()
     assert revoked.revoked_reason == "logout"
-    assert (
-        db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signout")).one().details["app"] == "desktop"
-    )
+    assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "session.revoke")).one().details == {
+        "session_id": revoked.id,
+        "reason": "logout",
+        "app": "desktop",
+    }
 
 
 def test_expired_app_session_is_401(client, acme, idp):

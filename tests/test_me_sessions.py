@@ -80,8 +80,8 @@ def test_sign_out_all_the_others_keeps_this_one(client, me):
     for app_token in (me["desktop"].token, me["mobile"].token):
         assert client.get("/api/v1/me", headers=bearer(app_token)).status_code == 401
     assert client.get("/portal/").status_code == 200
-    event = events("session.revoke_others")[-1]
-    assert event.details == {"revoked": 3, "kept_session_id": me["here"].id}
+    event = events("session.revoke_all")[-1]
+    assert event.details == {"revoked": 3, "reason": "signed_out_by_owner", "kept_session_id": me["here"].id}
 
 
 def test_this_session_is_not_ended_from_the_list(client, me):

@@ -11,7 +11,14 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import AppAuthorizationCode, AppAuthorizationRequest, PendingRequest, UsedAssertion, UserSession
+from app.models import (
+    AppAuthorizationCode,
+    AppAuthorizationRequest,
+    PendingRequest,
+    RateLimitCounter,
+    UsedAssertion,
+    UserSession,
+)
 from app.sessions import create_session, find_live_session
 from app.timeutil import utcnow
 from tests.users_helpers import events
@@ -101,18 +108,28 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
                 code_challenge="c" * 43,
                 expires_at=NOW - dt.timedelta(minutes=5),
             ),
+            RateLimitCounter(
+                key="password:email:old",
+                window_start=NOW - dt.timedelta(hours=1),
+                count=3,
+                expires_at=NOW - dt.timedelta(minutes=45),
+            ),
+            RateLimitCounter(
+                key="password:email:now", window_start=NOW, count=1, expires_at=NOW + dt.timedelta(minutes=15)
+            ),
         ]
     )
     db.session.commit()
 
     report = _purge(runner)
-    spent = {"app_authorization_requests": 1, "app_authorization_codes": 1}
+    spent = {"app_authorization_requests": 1, "app_authorization_codes": 1, "rate_limit_counters": 1}
     assert report == {
         "deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent},
         "retention_days": 30,
     }
     assert {row.id for row in db.session.query(AppAuthorizationRequest)} == {"_open_app"}
     assert db.session.query(AppAuthorizationCode).count() == 0
+    assert [row.key for row in db.session.query(RateLimitCounter)] == ["password:email:now"]
     assert _left() == {live.session.id, recently_expired.session.id, recently_revoked.session.id}
     assert {row.assertion_id for row in db.session.query(UsedAssertion)} == {"_still_guarding"}
     assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}

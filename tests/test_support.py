@@ -303,9 +303,9 @@ def test_audit_log_with_filters_and_pages(staff, acme, make_account):
     actions, _ = rows(outcome="failure", error_code="user_not_found")
     assert len(actions) == 50 and set(actions) == {"signin.sso"}
     actions, _ = rows(email="AGENT@acme.example")
-    assert actions == ["user.deactivate", "user.create"]
+    assert actions == ["user.deactivate", "session.revoke_all", "user.create"]
     actions, _ = rows(actor="ADMIN@acme.example")
-    assert actions == ["user.deactivate"]
+    assert actions == ["user.deactivate", "session.revoke_all"]
     actions, _ = rows(email="helpdesk@phoneco.example")  # the staff member's own sign-in
     assert "signin.sso" in actions
     actions, _ = rows(account="globex")

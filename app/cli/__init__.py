@@ -17,9 +17,9 @@ from sqlalchemy import select
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
-from app.models import Account, IdpConnection, User, UserSession
+from app.models import MAX_ID, Account, IdpConnection, User, UserSession
 from app.roles import parse_roles
-from app.saml.core import MAX_ID, sp_metadata_xml
+from app.saml.core import sp_metadata_xml
 from app.saml.metadata import fetch_metadata, parse_idp_metadata
 from app.saml.urls import sp_values
 from app.services.connections import (
@@ -444,13 +444,8 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
         if session is None:
             raise CommandError("SESSION_NOT_FOUND", f"no session {session_id}")
         revoked = int(revoke_session(session, "revoked_by_operator"))
-        audit.record("session.revoke", account_id=session.account_id, details={"session_id": session_id})
     else:
-        user = _user(email)
-        revoked = revoke_sessions_for_user(user.id, "revoked_by_operator")
-        audit.record(
-            "session.revoke_all", account_id=user.account_id, subject_email=user.email, details={"revoked": revoked}
-        )
+        revoked = revoke_sessions_for_user(_user(email), "revoked_by_operator")
     db.session.commit()
     emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
 

@@ -4,10 +4,15 @@ from app.models.account import Account
 from app.models.app_authorization import AppAuthorizationCode, AppAuthorizationRequest
 from app.models.audit_event import AuditEvent
 from app.models.idp_connection import IdpCertificate, IdpConnection
+from app.models.rate_limit import RateLimitCounter
 from app.models.session import PendingRequest, UsedAssertion, UserSession
 from app.models.user import User
 
+#: The largest id a primary key holds (PostgreSQL INTEGER); URLs and commands refuse larger ones.
+MAX_ID = 2**31 - 1
+
 __all__ = [
+    "MAX_ID",
     "Account",
     "AppAuthorizationCode",
     "AppAuthorizationRequest",
@@ -15,6 +20,7 @@ __all__ = [
     "IdpCertificate",
     "IdpConnection",
     "PendingRequest",
+    "RateLimitCounter",
     "UsedAssertion",
     "User",
     "UserSession",

@@ -43,6 +43,12 @@ class IdpConnection(db.Model):
     sp_certificate: Mapped[str] = mapped_column(Text)
     #: ``draft`` until a test sign-in passes (``tested``), then ``enabled`` by an admin.
     status: Mapped[str] = mapped_column(String(20), default=DRAFT)
+    #: When a test sign-in's SAML exchange first worked (the response was valid, even if the
+    #: person who tried it had no access yet): what moves a draft to ``tested``.
+    saml_test_passed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: When a test sign-in first fully succeeded (its person would have got in): what "SSO
+    #: required" and replacing an SSO-required account's connection ask for.
+    signin_test_passed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -57,10 +63,6 @@ class IdpConnection(db.Model):
     @property
     def is_enabled(self) -> bool:
         return self.status == ENABLED
-
-    def setting(self, name: str, default: Any = None) -> Any:
-        """Return a per-connection override, or ``default``."""
-        return (self.settings or {}).get(name, default)
 
     def __repr__(self) -> str:
         return f"<IdpConnection {self.id} {self.plugin_key} account={self.account_id}>"

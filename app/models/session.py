@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -48,10 +48,19 @@ class UserSession(db.Model):
 
     user: Mapped[User | None] = relationship()
 
+    # The one rule for "is this session live", in Python and in SQL, side by side so that they
+    # cannot drift apart: not revoked and not expired. (Whether its user may still use it is the
+    # session store's question: see ``app.sessions.find_live_session``.)
+
     def is_live(self, now: datetime | None = None) -> bool:
         """True when not revoked and not expired."""
         now = now or utcnow()
         return self.revoked_at is None and self.expires_at > now
+
+    @classmethod
+    def live_at(cls, now: datetime) -> ColumnElement[bool]:
+        """The SQL form of ``is_live``: not revoked and not expired at ``now``."""
+        return and_(cls.revoked_at.is_(None), cls.expires_at > now)
 
 
 class PendingRequest(db.Model):

@@ -28,8 +28,24 @@ class CertificateInfo:
     def is_expired(self) -> bool:
         return self.not_after <= utcnow()
 
-    def expires_within(self, days: int) -> bool:
-        return self.not_after <= utcnow() + dt.timedelta(days=days)
+    @property
+    def state(self) -> str:
+        """``expired``, ``expiring`` (within ``EXPIRY_WARNING_DAYS``) or ``valid``."""
+        return expiry_state(self.not_after, utcnow())
+
+
+#: A certificate expiring within this many days is called out to the admins.
+EXPIRY_WARNING_DAYS = 30
+
+
+def expiry_state(not_after: dt.datetime, now: dt.datetime) -> str:
+    """``expired``, ``expiring`` (within ``EXPIRY_WARNING_DAYS``) or ``valid``: the one rule the
+    pages and warnings use."""
+    if not_after <= now:
+        return "expired"
+    if not_after <= now + dt.timedelta(days=EXPIRY_WARNING_DAYS):
+        return "expiring"
+    return "valid"
 
 
 def generate_key_pair(common_name: str, *, years: int = 10) -> tuple[str, str]:

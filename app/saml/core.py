@@ -31,10 +31,10 @@ from sqlalchemy.orm import joinedload
 
 from app.errors import SignInError
 from app.extensions import db
-from app.idp_plugins import get_plugin
-from app.models import IdpConnection, PendingRequest, UsedAssertion
+from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
+from app.saml.options import resolve_options
 from app.saml.urls import request_data_for, sp_values
 from app.saml.xmlguard import NS, check_signatures, decode_saml_response
 from app.timeutil import utcnow
@@ -86,7 +86,6 @@ _LIBRARY_CODES: dict[int, str] = {
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 #: Largest id an INTEGER column holds on PostgreSQL; a larger one in a URL names nothing.
-MAX_ID = 2**31 - 1
 SIGNATURE_SHORT_NAMES = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": "RSA-SHA256",
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": "RSA-SHA384",
@@ -119,17 +118,6 @@ class VerifiedAssertion:
     purpose: str = "login"
 
 
-def signed_element_for(connection: IdpConnection) -> str:
-    """What must be signed: the connection's override, else its plugin's default."""
-    return connection.setting("signed_element") or get_plugin(connection.plugin_key).signed_element
-
-
-def email_attributes_for(connection: IdpConnection) -> tuple[str, ...]:
-    """Attributes that may carry the email, in order: override first, else the plugin's."""
-    override = connection.setting("email_attributes")
-    return tuple(override) if override else get_plugin(connection.plugin_key).email_attributes
-
-
 #: Built settings per connection state; building them parses and checks every certificate.
 _SETTINGS_CACHE: dict[tuple, OneLogin_Saml2_Settings] = {}
 _SETTINGS_CACHE_SIZE = 512
@@ -159,8 +147,8 @@ def saml_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
 def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
     """python3-saml settings for one connection, strict, SHA-256 only."""
     values = sp_values(connection)
-    signed = signed_element_for(connection)
-    nameid_format = connection.setting("nameid_format") or get_plugin(connection.plugin_key).nameid_format
+    options = resolve_options(connection)
+    signed = options.signed_element
     certs = [pem_body(cert.pem) for cert in connection.certificates]
     idp: dict = {
         "entityId": connection.idp_entity_id,
@@ -179,7 +167,7 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
                 "url": values.acs_url,
                 "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
             },
-            "NameIDFormat": nameid_format,
+            "NameIDFormat": options.nameid_format,
             "x509cert": pem_body(connection.sp_certificate),
             "privateKey": connection.sp_private_key,
         },

@@ -22,7 +22,6 @@ POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 #: Largest metadata document we read (real ones are a few kilobytes; federation aggregates are refused).
 MAX_METADATA_BYTES = 512 * 1024
 FETCH_TIMEOUT_SECONDS = 10
-EXPIRY_WARNING_DAYS = 30
 
 
 class MetadataError(CodedError):
@@ -49,7 +48,7 @@ def certificate_warnings(certificates: list[CertificateInfo]) -> list[str]:
     warnings = []
     for cert in certificates:
         label = f"Certificate {cert.fingerprint_sha256[:23]}…"
-        if cert.expires_within(EXPIRY_WARNING_DAYS) and not cert.is_expired:
+        if cert.state == "expiring":
             warnings.append(f"{label} expires on {cert.not_after:%Y-%m-%d}: add the new one before then.")
         if cert.signature_hash == "sha1":
             warnings.append(f"{label} is itself signed with SHA-1 (the signatures it makes can still be SHA-256).")

@@ -1,12 +1,13 @@
 """Test sign-ins from the setup wizard: record what arrived, never create a session.
 
-The result is an audit event (``connection.test``), so that the result page, the connection's
-diagnostics and the audit log all read the same record.
+Each test is an audit event (``connection.test``) that the result page and the connection's
+diagnostics show; what a test proved is state on the connection itself
+(``saml_test_passed_at``, ``signin_test_passed_at``), never worked out from the audit log.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
 from app import audit
 from app.errors import SignInError
@@ -15,6 +16,7 @@ from app.models import AuditEvent, IdpConnection
 from app.models.idp_connection import DRAFT, TESTED
 from app.saml.core import VerifiedAssertion
 from app.services.signin import authorize, email_from_assertion, match_user
+from app.timeutil import utcnow
 
 TEST_ACTION = "connection.test"
 #: The audit actions that are sign-in attempts through a connection (the diagnostics list).
@@ -54,8 +56,13 @@ def record_test_result(verified: VerifiedAssertion) -> AuditEvent:
         details["reason"] = err.detail
     # The SAML exchange itself worked: that is what "tested" certifies, even when the user
     # who tried it has no access yet.
-    if connection.status == DRAFT and (error_code is None or error_code in SAML_WORKED_CODES):
-        connection.status = TESTED
+    now = utcnow()
+    if error_code is None or error_code in SAML_WORKED_CODES:
+        connection.saml_test_passed_at = connection.saml_test_passed_at or now
+        if connection.status == DRAFT:
+            connection.status = TESTED
+    if error_code is None:
+        connection.signin_test_passed_at = connection.signin_test_passed_at or now
     return audit.record(
         TEST_ACTION,
         outcome="success" if error_code is None else "failure",
@@ -102,14 +109,9 @@ def find_test_event(connection: IdpConnection, event_id: int) -> AuditEvent | No
 
 def has_successful_test(connection: IdpConnection) -> bool:
     """True once a test sign-in through ``connection`` would have signed its user in."""
-    query = _events_of(connection).where(AuditEvent.action == TEST_ACTION, AuditEvent.outcome == "success")
-    return db.session.scalar(query.limit(1)) is not None
+    return connection.signin_test_passed_at is not None
 
 
 def has_passed_saml_test(connection: IdpConnection) -> bool:
     """True once a test response through ``connection`` was valid (even if its user had no access)."""
-    query = _events_of(connection).where(
-        AuditEvent.action == TEST_ACTION,
-        or_(AuditEvent.outcome == "success", AuditEvent.error_code.in_(SAML_WORKED_CODES)),
-    )
-    return db.session.scalar(query.limit(1)) is not None
+    return connection.saml_test_passed_at is not None

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
-from app.idp_plugins import PLUGINS_BY_KEY
+from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
+from app.idp_plugins.base import IdpPlugin
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
-from app.saml.certs import CertificateInfo, generate_key_pair
+from app.saml.certs import CertificateInfo, expiry_state, generate_key_pair
 from app.saml.metadata import (
     MAX_METADATA_BYTES,
     MetadataError,
@@ -27,6 +28,7 @@ from app.saml.metadata import (
     parse_idp_metadata,
     read_certificates,
 )
+from app.saml.options import OVERRIDABLE, overrides_of
 from app.services.connection_tests import has_passed_saml_test, has_successful_test
 from app.timeutil import utcnow
 
@@ -239,7 +241,7 @@ def remove_certificate(connection: IdpConnection, certificate_id: int, *, actor:
     certificate = next((cert for cert in connection.certificates if cert.id == certificate_id), None)
     if certificate is None:
         raise ConnectionChangeError("CERTIFICATE_NOT_FOUND", "This certificate does not belong to this connection.")
-    if connection.status == ENABLED and len(connection.certificates) == 1:
+    if not certificates_removable(connection):
         raise ConnectionChangeError(
             "LAST_CERTIFICATE", "This is the connection's only signing certificate: add the new one before removing it."
         )
@@ -254,15 +256,44 @@ def remove_certificate(connection: IdpConnection, certificate_id: int, *, actor:
     return certificate
 
 
-def earliest_certificate_expiry(connection: IdpConnection) -> dt.datetime | None:
-    """When the first of the connection's IdP certificates expires (None without certificates)."""
-    return min((cert.not_after for cert in connection.certificates), default=None)
+def certificates_removable(connection: IdpConnection) -> bool:
+    """Whether a certificate may be removed: an enabled connection keeps at least one."""
+    return connection.status != ENABLED or len(connection.certificates) > 1
 
 
-def has_expired_certificate(connection: IdpConnection) -> bool:
-    """True when one of the IdP certificates has expired (responses signed with it are refused)."""
-    now = utcnow()
-    return any(cert.not_after <= now for cert in connection.certificates)
+@dataclass(frozen=True)
+class CertificateRow:
+    """One IdP certificate as the connection page shows it."""
+
+    certificate: IdpCertificate
+    #: ``expired``, ``expiring`` or ``valid`` (``app.saml.certs.expiry_state``).
+    state: str
+    removable: bool
+
+
+def certificate_rows(connection: IdpConnection) -> list[CertificateRow]:
+    """The connection's IdP certificates with their expiry state and whether each can go."""
+    now, removable = utcnow(), certificates_removable(connection)
+    return [CertificateRow(cert, expiry_state(cert.not_after, now), removable) for cert in connection.certificates]
+
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    """One row of an account's connections list."""
+
+    connection: IdpConnection
+    plugin: type[IdpPlugin]
+    #: When the first of its IdP certificates expires (None without certificates).
+    earliest_expiry: dt.datetime | None
+    #: ``expired``, ``expiring`` or ``valid`` for that earliest certificate (None without one).
+    expiry_state: str | None
+
+
+def summarise(connection: IdpConnection) -> ConnectionSummary:
+    """What the connections list shows about ``connection``."""
+    earliest = min((cert.not_after for cert in connection.certificates), default=None)
+    state = expiry_state(earliest, utcnow()) if earliest is not None else None
+    return ConnectionSummary(connection, get_plugin(connection.plugin_key), earliest, state)
 
 
 def update_connection_settings(
@@ -292,11 +323,7 @@ def update_connection_settings(
     connection.name = (
         name.strip()[:200] or PLUGINS_BY_KEY.get(connection.plugin_key, PLUGINS_BY_KEY["generic"]).display_name
     )
-    overrides = {
-        key: value
-        for key, value in (connection.settings or {}).items()
-        if key not in ("email_attributes", "signed_element", "nameid_format")
-    }
+    overrides = {key: value for key, value in (connection.settings or {}).items() if key not in OVERRIDABLE}
     if attributes:
         overrides["email_attributes"] = attributes
     if signed_element:
@@ -321,9 +348,7 @@ def update_connection_settings(
 def _editable(connection: IdpConnection) -> dict[str, Any]:
     return {
         "name": connection.name,
-        "email_attributes": connection.setting("email_attributes"),
-        "signed_element": connection.setting("signed_element"),
-        "nameid_format": connection.setting("nameid_format"),
+        **{name: overrides_of(connection).get(name) for name in OVERRIDABLE},
         "allow_idp_initiated": connection.allow_idp_initiated,
     }
 

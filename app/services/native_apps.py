@@ -455,9 +455,3 @@ def _revoke_session_of_replayed_code(row: AppAuthorizationCode) -> bool:
 def revoke_app_session(session: UserSession) -> None:
     """An app signs out: end this token only (other devices and the IdP stay signed in)."""
     revoke_session(session, "logout")
-    audit.record(
-        "signout",
-        account_id=session.account_id,
-        subject_email=session.user.email if session.user else None,
-        details={"app": session.app, "session_id": session.id},
-    )

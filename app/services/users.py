@@ -174,7 +174,7 @@ def update_user(user: User, *, name: str, roles: list[str], actor: str | None = 
 def deactivate_user(user: User, *, actor: str | None = None, reason: str = "user_deactivated") -> int:
     """Deactivate ``user`` and revoke all their sessions; returns how many were revoked."""
     user.status = DEACTIVATED
-    revoked = revoke_sessions_for_user(user.id, reason)
+    revoked = revoke_sessions_for_user(user, reason, actor=actor)
     audit.record(
         "user.deactivate",
         account_id=user.account_id,
@@ -193,7 +193,7 @@ def reactivate_user(user: User, *, actor: str | None = None) -> None:
 
 def delete_user(user: User, *, actor: str | None = None) -> int:
     """Delete ``user``; their sessions are revoked first and kept, detached, for the record."""
-    revoked = revoke_sessions_for_user(user.id, "user_deleted")
+    revoked = revoke_sessions_for_user(user, "user_deleted", actor=actor)
     db.session.execute(update(UserSession).where(UserSession.user_id == user.id).values(user_id=None))
     audit.record(
         "user.delete",

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app import audit
 from app.extensions import db
 from app.models import User, UserSession
 from app.models.user import ACTIVE
@@ -75,60 +77,95 @@ def create_session(
 def find_live_session(token: str | None, *, app_name: str | None = None) -> UserSession | None:
     """Return the live session for ``token`` (and its active user), sliding its expiry; else None.
 
-    A session is live when it is not revoked, not expired, and its user exists and is active.
-    The expiry slides on every use, but the row is written at most once per
+    A session is live when ``UserSession.is_live`` holds and its user exists and is active. The
+    expiry slides on every use, but the row is written at most once per
     ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy clients do not write on every request.
     """
     if not token or len(token) > 200:
         return None
     now = utcnow()
     # One query brings the session, its user and the user's account (which every page shows).
-    session = db.session.scalar(
-        select(UserSession)
-        .join(UserSession.user)
-        .join(User.account)
-        .options(contains_eager(UserSession.user).contains_eager(User.account))
-        .where(
-            UserSession.token_hash == hash_token(token),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > now,
-            User.status == ACTIVE,
+    # No autoflush: looking a session up never writes the request's pending changes.
+    with db.session.no_autoflush:
+        session = db.session.scalar(
+            select(UserSession)
+            .join(UserSession.user)
+            .join(User.account)
+            .options(contains_eager(UserSession.user).contains_eager(User.account))
+            .where(UserSession.token_hash == hash_token(token), UserSession.live_at(now), User.status == ACTIVE)
         )
-    )
     if session is None:
         return None
     if app_name is not None and session.app != app_name:
         return None
     touch_interval = dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
     if now - session.last_used_at >= touch_interval:
-        db.session.execute(
-            update(UserSession)
-            .where(UserSession.id == session.id)
-            .values(last_used_at=now, expires_at=now + _lifetime())
-        )
-        db.session.commit()
-        session.last_used_at, session.expires_at = now, now + _lifetime()
+        _slide(session, now)
     return session
 
 
-def revoke_session(session: UserSession, reason: str) -> bool:
-    """Revoke one session; False if it was already revoked. The caller commits."""
+def _slide(session: UserSession, now: dt.datetime) -> None:
+    """Extend ``session`` to a full lifetime from ``now``, in a transaction of its own.
+
+    Its own connection and commit, so that sliding never commits (or rolls back) whatever the
+    request has pending: services add to the request's transaction and the view decides. The
+    request looks its session up before it writes anything (``web.init_app`` makes sure), so this
+    short write never waits on the request's own locks.
+    """
+    expires_at = now + _lifetime()
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(UserSession.__table__)
+            .where(UserSession.__table__.c.id == session.id)
+            .values(last_used_at=now, expires_at=expires_at)
+        )
+    # Keep the identity map in step without marking the object dirty.
+    set_committed_value(session, "last_used_at", now)
+    set_committed_value(session, "expires_at", expires_at)
+
+
+def revoke_session(session: UserSession, reason: str, *, actor: str | None = None) -> bool:
+    """Revoke one session and audit it; False (and no event) if it was already revoked.
+
+    The one way a single session ends early: sign-out, support, the owner's "sign out", a
+    replayed app code, a new sign-in in the same browser. The caller commits.
+    """
     if session.revoked_at is not None:
         return False
     session.revoked_at = utcnow()
     session.revoked_reason = reason
+    audit.record(
+        "session.revoke",
+        account_id=session.account_id,
+        subject_email=session.user.email if session.user is not None else None,
+        actor=actor,
+        details={"session_id": session.id, "reason": reason, "app": session.app},
+    )
     return True
 
 
-def revoke_sessions_for_user(user_id: int, reason: str, *, keep_session_id: int | None = None) -> int:
-    """Revoke every live session of a user (web and app). Returns how many. The caller commits.
+def revoke_sessions_for_user(
+    user: User, reason: str, *, actor: str | None = None, keep_session_id: int | None = None
+) -> int:
+    """Revoke every live session of ``user`` (web and app) and audit it; returns how many.
 
-    ``keep_session_id`` spares one session: "sign out my other sessions" keeps the one in use.
+    The one way all of a person's sessions end: deactivation, deletion, support's "revoke all",
+    the owner's "sign out everywhere else" (``keep_session_id`` spares the one in use). One UPDATE,
+    so that a user with thousands of sessions costs one statement. The caller commits.
     """
-    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    query = update(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
     if keep_session_id is not None:
         query = query.where(UserSession.id != keep_session_id)
     result = db.session.execute(
         query.values(revoked_at=utcnow(), revoked_reason=reason).execution_options(synchronize_session="fetch")
     )
-    return result.rowcount
+    revoked = result.rowcount
+    audit.record(
+        "session.revoke_all",
+        account_id=user.account_id,
+        subject_email=user.email,
+        actor=actor,
+        details={"revoked": revoked, "reason": reason}
+        | ({"kept_session_id": keep_session_id} if keep_session_id is not None else {}),
+    )
+    return revoked

@@ -1,5 +1,6 @@
 """Clean-up of rows that can never be used again: ended sessions, spent replay-cache entries,
-abandoned AuthnRequests and app authorization requests, expired one-time codes.
+abandoned AuthnRequests and app authorization requests, expired one-time codes, rate-limit
+counters of past windows.
 
 Safe while the portal serves traffic: each batch is a short DELETE of rows chosen by primary key,
 and only rows past every point where a request could still use them (a session revoked or
@@ -21,6 +22,7 @@ from app.models import (
     AppAuthorizationCode,
     AppAuthorizationRequest,
     PendingRequest,
+    RateLimitCounter,
     UsedAssertion,
     UserSession,
 )
@@ -34,8 +36,15 @@ _EXPIRING = {
     "app_authorization_codes": (AppAuthorizationCode.id, AppAuthorizationCode.expires_at),
 }
 
+#: Rows keyed by two columns, dead once expired: the replay cache (an assertion past NotOnOrAfter
+#: is refused by its time check anyway) and rate-limit counters of past windows.
+_EXPIRING_BY_PAIR = {
+    "used_assertions": ((UsedAssertion.connection_id, UsedAssertion.assertion_id), UsedAssertion.expires_at),
+    "rate_limit_counters": ((RateLimitCounter.key, RateLimitCounter.window_start), RateLimitCounter.expires_at),
+}
+
 #: What ``purge_batch`` can clean, in the order the command cleans them.
-TARGETS = ("sessions", "used_assertions", *_EXPIRING)
+TARGETS = ("sessions", *_EXPIRING_BY_PAIR, *_EXPIRING)
 
 
 @dataclass(frozen=True)
@@ -79,17 +88,12 @@ def purge_batch(target: str, policy: PurgePolicy, batch_size: int) -> int:
         if ids:
             db.session.execute(delete(UserSession).where(UserSession.id.in_(ids)))
         return len(ids)
-    if target == "used_assertions":
-        keys = db.session.execute(
-            select(UsedAssertion.connection_id, UsedAssertion.assertion_id)
-            .where(UsedAssertion.expires_at < policy.saml_before)
-            .limit(batch_size)
-        ).all()
+    if target in _EXPIRING_BY_PAIR:
+        key_columns, expires_at = _EXPIRING_BY_PAIR[target]
+        keys = db.session.execute(select(*key_columns).where(expires_at < policy.saml_before).limit(batch_size)).all()
         if keys:
             db.session.execute(
-                delete(UsedAssertion).where(
-                    tuple_(UsedAssertion.connection_id, UsedAssertion.assertion_id).in_([tuple(key) for key in keys])
-                )
+                delete(key_columns[0].class_).where(tuple_(*key_columns).in_([tuple(key) for key in keys]))
             )
         return len(keys)
     if target in _EXPIRING:

@@ -135,3 +135,15 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None
     login_manager.request_loader(load_user_from_request)
     login_manager.unauthorized_handler(unauthorized)
+    app.before_request(_look_up_session_first)
+
+
+def _look_up_session_first() -> None:
+    """Look this request's session up before the view writes anything.
+
+    flask-login loads lazily, on the first touch of ``current_user``; done here instead, the
+    session's slide (its own short transaction) never waits on locks that the request itself
+    took. Static files need no session.
+    """
+    if request.endpoint != "static":
+        _ = current_user.is_authenticated

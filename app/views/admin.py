@@ -147,7 +147,7 @@ def new_user() -> Response | str | tuple[str, int]:
     return render_template("admin/user_new.html", form=form, role_help=ROLE_HELP), status
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
 def user(user_id: int) -> Response | str | tuple[str, int]:
     """One user: facts, the name and roles form, and the buttons that lead to each action."""
@@ -190,7 +190,7 @@ def _refuse_self(target: User, verb: str) -> Response | None:
     return None
 
 
-@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>/deactivate", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
 def deactivate(user_id: int) -> Response | str:
     """Confirm, then deactivate: every session of the user ends in the same transaction."""
@@ -212,7 +212,7 @@ def deactivate(user_id: int) -> Response | str:
     )
 
 
-@bp.post("/users/<int:user_id>/reactivate")
+@bp.post("/users/<id:user_id>/reactivate")
 @role_required(ADMIN_ROLE)
 def reactivate(user_id: int) -> Response:
     target = _own_user(user_id)
@@ -223,7 +223,7 @@ def reactivate(user_id: int) -> Response:
     return redirect(url_for("admin.user", user_id=target.id))
 
 
-@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>/delete", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
 def delete(user_id: int) -> Response | str | tuple[str, int]:
     """Confirm with a tick box, then delete: sessions end first and stay, detached, for the record."""

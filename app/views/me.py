@@ -6,7 +6,6 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app import audit
 from app.extensions import db
 from app.models import UserSession
 from app.services.session_queries import OWN_SESSIONS_LIMIT, live_sessions_of
@@ -38,7 +37,7 @@ def sessions() -> str:
     )
 
 
-@bp.post("/sessions/<int:session_id>/revoke")
+@bp.post("/sessions/<id:session_id>/revoke")
 @login_required
 def revoke(session_id: int) -> Response | tuple[str, int]:
     """Sign out one other session of this user (another user's session answers 404)."""
@@ -55,12 +54,6 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
     if this is not None and target.id == this.id:
         flash("This is the session you are using: use Sign out at the top of the page to end it.", "info")
     elif revoke_session(target, SIGNED_OUT_BY_OWNER):
-        audit.record(
-            "session.revoke",
-            account_id=target.account_id,
-            subject_email=current_user.email,
-            details={"session_id": target.id, "reason": SIGNED_OUT_BY_OWNER, "app": target.app},
-        )
         db.session.commit()
         flash(f"Signed out the {target.app} session.", "success")
     else:
@@ -73,13 +66,7 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
 def revoke_others() -> Response:
     """Sign out every session of this user except the one in use (web and apps)."""
     this = current_session()
-    revoked = revoke_sessions_for_user(current_user.id, SIGNED_OUT_BY_OWNER, keep_session_id=this.id if this else None)
-    audit.record(
-        "session.revoke_others",
-        account_id=current_user.account_id,
-        subject_email=current_user.email,
-        details={"revoked": revoked, "kept_session_id": this.id if this else None},
-    )
+    revoked = revoke_sessions_for_user(current_user, SIGNED_OUT_BY_OWNER, keep_session_id=this.id if this else None)
     db.session.commit()
     flash(
         f"Signed out {revoked} other session{'s' if revoked != 1 else ''}."

@@ -9,8 +9,6 @@ objects answer 404, so that their existence is not revealed. SAML work goes thro
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -26,8 +24,9 @@ from app.idp_plugins.render import render_hint, render_walkthrough
 from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED, TESTED
 from app.roles import apps_for_roles
-from app.saml.core import email_attributes_for, signed_element_for, start_login
-from app.saml.metadata import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError
+from app.saml.core import start_login
+from app.saml.metadata import MAX_METADATA_BYTES, MetadataError
+from app.saml.options import overrides_of, resolve_options
 from app.saml.urls import sp_values
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
@@ -35,12 +34,11 @@ from app.services.connections import (
     NAMEID_FORMATS,
     SIGNED_ELEMENTS,
     ConnectionChangeError,
+    certificate_rows,
     create_connection,
     delete_connection,
     disable_connection,
-    earliest_certificate_expiry,
     enable_connection,
-    has_expired_certificate,
     import_idp_side,
     open_import_review,
     preview_import,
@@ -51,10 +49,10 @@ from app.services.connections import (
     seal_import_review,
     set_sso_required,
     sso_ready_connection,
+    summarise,
     update_connection_settings,
 )
 from app.sessions.web import browser_binding, set_binding_cookie
-from app.timeutil import utcnow
 from app.views.access import role_required
 from app.views.setup_forms import (
     ConfirmActionForm,
@@ -75,8 +73,6 @@ bp = Blueprint("setup", __name__, url_prefix="/setup")
 #: Who may use the wizard: an account's admins, and staff for every account.
 MANAGER_ROLES = ("admin", "support")
 STAFF_ROLE = "support"
-#: Ids in URLs stop at PostgreSQL's integer range, so that a huge number is a 404, not a database error.
-DB_ID = "int(max=2147483647)"
 #: A bad form or bad metadata: the page is shown again with the reason.
 UNPROCESSABLE = 422
 
@@ -118,25 +114,6 @@ def _connection_or_404(connection_id: int) -> IdpConnection:
 
 
 # --- what the pages show ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConnectionSummary:
-    """One row of the connections list."""
-
-    connection: IdpConnection
-    plugin: type[IdpPlugin]
-    earliest_expiry: datetime | None
-    has_expired: bool
-    expires_soon: bool
-
-
-def _summary(connection: IdpConnection) -> ConnectionSummary:
-    earliest = earliest_certificate_expiry(connection)
-    soon = earliest is not None and (earliest - utcnow()).days < EXPIRY_WARNING_DAYS
-    return ConnectionSummary(
-        connection, get_plugin(connection.plugin_key), earliest, has_expired_certificate(connection), soon
-    )
 
 
 def _walkthrough_values(connection: IdpConnection) -> dict[str, str]:
@@ -209,7 +186,7 @@ def connections(slug: str) -> str:
     """The account's IdP connections, their state and certificate expiry, and "SSO required"."""
     account = _account_or_404(slug)
     rows = [
-        _summary(connection)
+        summarise(connection)
         for connection in db.session.scalars(
             select(IdpConnection).where(IdpConnection.account_id == account.id).order_by(IdpConnection.id)
         )
@@ -269,7 +246,7 @@ def new_connection(slug: str) -> Response | tuple[str, int]:
 # --- one connection ----------------------------------------------------------------------------
 
 
-@bp.get(f"/connections/<{DB_ID}:connection_id>/")
+@bp.get("/connections/<id:connection_id>/")
 @role_required(*MANAGER_ROLES)
 def connection(connection_id: int) -> tuple[str, int]:
     """The connection's hub: next step, IdP side, certificates, settings, recent sign-ins."""
@@ -277,18 +254,17 @@ def connection(connection_id: int) -> tuple[str, int]:
     return _render_connection_page(
         "setup/connection.html",
         connection,
-        summary=_summary(connection),
+        summary=summarise(connection),
+        certificates=certificate_rows(connection),
         attempts=recent_signin_attempts(connection),
         proven=has_successful_test(connection),
-        signed_element=signed_element_for(connection),
-        email_attributes=email_attributes_for(connection),
+        options=resolve_options(connection),
         nameid_labels=NAMEID_LABELS,
         signed_labels=SIGNED_LABELS,
-        now=utcnow(),
     )
 
 
-@bp.get(f"/connections/<{DB_ID}:connection_id>/walkthrough")
+@bp.get("/connections/<id:connection_id>/walkthrough")
 @role_required(*MANAGER_ROLES)
 def walkthrough(connection_id: int) -> tuple[str, int]:
     """Step 2: the provider's own screens, in order, with this connection's values to copy."""
@@ -327,7 +303,7 @@ def _render_import(
     )
 
 
-@bp.get(f"/connections/<{DB_ID}:connection_id>/import")
+@bp.get("/connections/<id:connection_id>/import")
 @role_required(*MANAGER_ROLES)
 def import_idp(connection_id: int) -> tuple[str, int]:
     """Step 3: give us the IdP side: metadata file, pasted XML, metadata URL, or typed in."""
@@ -338,7 +314,7 @@ def import_idp(connection_id: int) -> tuple[str, int]:
     return _render_import(connection, forms)
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/import/<method>")
+@bp.post("/connections/<id:connection_id>/import/<method>")
 @role_required(*MANAGER_ROLES)
 def import_read(connection_id: int, method: str) -> tuple[str, int]:
     """Read what the admin gave and show the review; bad input is explained and nothing is saved."""
@@ -383,10 +359,10 @@ def import_read(connection_id: int, method: str) -> tuple[str, int]:
         return _render_import(connection, forms, method=method, error=err, status=UNPROCESSABLE)
     preview = preview_import(connection, idp, method=method, metadata_url=url)
     confirm = ConfirmImportForm(formdata=None, data={"review_token": seal_import_review(connection, preview)})
-    return _render_connection_page("setup/review.html", connection, preview=preview, form=confirm, now=utcnow())
+    return _render_connection_page("setup/review.html", connection, preview=preview, form=confirm)
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/import/confirm")
+@bp.post("/connections/<id:connection_id>/import/confirm")
 @role_required(*MANAGER_ROLES)
 def import_confirm(connection_id: int) -> Response:
     """Save the reviewed IdP side: certificates are added, the ones already there are kept."""
@@ -410,7 +386,7 @@ def import_confirm(connection_id: int) -> Response:
     return redirect(url_for("setup.test_page", connection_id=connection.id))
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/refresh")
+@bp.post("/connections/<id:connection_id>/refresh")
 @role_required(*MANAGER_ROLES)
 def refresh(connection_id: int) -> Response:
     """Re-import the metadata URL now (certificate rollover): new certificates are added."""
@@ -431,7 +407,7 @@ def refresh(connection_id: int) -> Response:
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
 
-@bp.route(f"/connections/<{DB_ID}:connection_id>/test", methods=["GET", "POST"])
+@bp.route("/connections/<id:connection_id>/test", methods=["GET", "POST"])
 @role_required(*MANAGER_ROLES)
 def test_page(connection_id: int) -> Response | tuple[str, int]:
     """Step 4: a test sign-in at the IdP. It creates no session; a valid answer marks it tested."""
@@ -460,7 +436,7 @@ def test_page(connection_id: int) -> Response | tuple[str, int]:
     return response
 
 
-@bp.get(f"/connections/<{DB_ID}:connection_id>/tests/<{DB_ID}:event_id>")
+@bp.get("/connections/<id:connection_id>/tests/<id:event_id>")
 @role_required(*MANAGER_ROLES)
 def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
     """What a test sign-in brought, whether it would let the user in, and how to fix a failure."""
@@ -484,7 +460,7 @@ def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
     )
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/enable")
+@bp.post("/connections/<id:connection_id>/enable")
 @role_required(*MANAGER_ROLES)
 def enable(connection_id: int) -> Response:
     """Step 5: turn "Sign in with SSO" on through this connection (it must have been tested)."""
@@ -505,7 +481,7 @@ def enable(connection_id: int) -> Response:
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/disable")
+@bp.post("/connections/<id:connection_id>/disable")
 @role_required(*MANAGER_ROLES)
 def disable(connection_id: int) -> Response:
     """Stop sign-ins through this connection (needs the confirmation box ticked)."""
@@ -525,7 +501,7 @@ def disable(connection_id: int) -> Response:
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
 
-@bp.route(f"/connections/<{DB_ID}:connection_id>/delete", methods=["GET", "POST"])
+@bp.route("/connections/<id:connection_id>/delete", methods=["GET", "POST"])
 @role_required(*MANAGER_ROLES)
 def delete(connection_id: int) -> Response | tuple[str, int]:
     """Delete the connection after a confirmation page."""
@@ -548,7 +524,7 @@ def delete(connection_id: int) -> Response | tuple[str, int]:
     return _render_connection_page("setup/delete.html", connection, status)
 
 
-@bp.post(f"/connections/<{DB_ID}:connection_id>/certificates/<{DB_ID}:certificate_id>/remove")
+@bp.post("/connections/<id:connection_id>/certificates/<id:certificate_id>/remove")
 @role_required(*MANAGER_ROLES)
 def remove_cert(connection_id: int, certificate_id: int) -> Response:
     """Remove an old IdP certificate after a rollover."""
@@ -565,11 +541,12 @@ def remove_cert(connection_id: int, certificate_id: int) -> Response:
 
 
 def _settings_form(connection: IdpConnection, plugin: type[IdpPlugin], *, formdata: bool) -> ConnectionSettingsForm:
+    own = overrides_of(connection)
     data = {
         "name": connection.name,
-        "email_attributes": "\n".join(connection.setting("email_attributes") or []),
-        "signed_element": connection.setting("signed_element") or "",
-        "nameid_format": connection.setting("nameid_format") or "",
+        "email_attributes": "\n".join(own.get("email_attributes", [])),
+        "signed_element": own.get("signed_element", ""),
+        "nameid_format": own.get("nameid_format", ""),
         "allow_idp_initiated": connection.allow_idp_initiated,
     }
     form = ConnectionSettingsForm() if formdata else ConnectionSettingsForm(formdata=None, data=data)
@@ -584,7 +561,7 @@ def _settings_form(connection: IdpConnection, plugin: type[IdpPlugin], *, formda
     return form
 
 
-@bp.route(f"/connections/<{DB_ID}:connection_id>/settings", methods=["GET", "POST"])
+@bp.route("/connections/<id:connection_id>/settings", methods=["GET", "POST"])
 @role_required(*MANAGER_ROLES)
 def settings(connection_id: int) -> Response | tuple[str, int]:
     """Edit the name, the email attributes, what must be signed, the NameID format, IdP-initiated."""

@@ -61,7 +61,7 @@ def sessions() -> str | tuple[str, int]:
     return render_template("support/sessions.html", filters=filters, result=result, error=None, args=request.args)
 
 
-@bp.get("/sessions/<int:session_id>")
+@bp.get("/sessions/<id:session_id>")
 @role_required(STAFF_ROLE)
 def session(session_id: int) -> str | tuple[str, int]:
     """One session's detail: times, IP, device, app, how the user signed in."""
@@ -82,7 +82,7 @@ def session(session_id: int) -> str | tuple[str, int]:
     return render_template("support/session.html", detail=detail, form=RevokeForm())
 
 
-@bp.post("/sessions/<int:session_id>/revoke")
+@bp.post("/sessions/<id:session_id>/revoke")
 @role_required(STAFF_ROLE)
 def revoke(session_id: int) -> Response | tuple[str, int]:
     """End one session at once (the user's other sessions go on)."""
@@ -93,22 +93,15 @@ def revoke(session_id: int) -> Response | tuple[str, int]:
             "No such session",
             f"There is no session {session_id}, so nothing was revoked. It may have been purged after it ended.",
         )
-    user = db.session.get(User, target.user_id) if target.user_id else None
     if not revoke_session(target, REVOKED_BY_SUPPORT):
         flash(f"Session {session_id} had already ended ({target.revoked_reason}); nothing changed.", "info")
         return redirect(url_for("support.session", session_id=session_id))
-    audit.record(
-        "session.revoke",
-        account_id=target.account_id,
-        subject_email=user.email if user else None,
-        details={"session_id": session_id, "reason": REVOKED_BY_SUPPORT, "app": target.app},
-    )
     db.session.commit()
     flash(f"Session {session_id} is revoked: its next request is refused.", "success")
     return redirect(url_for("support.session", session_id=session_id))
 
 
-@bp.post("/users/<int:user_id>/revoke-sessions")
+@bp.post("/users/<id:user_id>/revoke-sessions")
 @role_required(STAFF_ROLE)
 def revoke_user_sessions(user_id: int) -> Response | tuple[str, int]:
     """End every session of one user, on every device and app."""
@@ -120,13 +113,7 @@ def revoke_user_sessions(user_id: int) -> Response | tuple[str, int]:
             "No such user",
             f"There is no user {user_id}, so nothing was revoked. They may have been deleted.",
         )
-    revoked = revoke_sessions_for_user(user.id, REVOKED_BY_SUPPORT)
-    audit.record(
-        "session.revoke_all",
-        account_id=user.account_id,
-        subject_email=user.email,
-        details={"revoked": revoked, "reason": REVOKED_BY_SUPPORT},
-    )
+    revoked = revoke_sessions_for_user(user, REVOKED_BY_SUPPORT)
     db.session.commit()
     flash(f"Revoked {revoked} session(s) of {user.email}.", "success")
     if back:

@@ -1,0 +1,48 @@
+"""What a connection asks of its IdP: the plugin's defaults, overridden per connection.
+
+The one place that resolves "plugin default vs connection override", for the SAML settings, the
+setup pages and the connection service alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.idp_plugins import get_plugin
+from app.models import IdpConnection
+
+#: The settings a connection may override, as stored in ``IdpConnection.settings``.
+OVERRIDABLE = ("email_attributes", "signed_element", "nameid_format")
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """The options in force for one connection, and which of them it overrides."""
+
+    #: ``assertion``, ``response`` or ``both``: what must carry the IdP's signature.
+    signed_element: str
+    #: The NameID format the AuthnRequest asks for.
+    nameid_format: str
+    #: Attributes that may carry the email, in the order they are tried.
+    email_attributes: tuple[str, ...]
+    #: The names (of ``OVERRIDABLE``) whose value comes from the connection, not the plugin.
+    overridden: frozenset[str]
+
+
+def overrides_of(connection: IdpConnection) -> dict[str, Any]:
+    """The connection's own values for the overridable settings (absent means the default)."""
+    stored = connection.settings or {}
+    return {name: stored[name] for name in OVERRIDABLE if stored.get(name)}
+
+
+def resolve_options(connection: IdpConnection) -> ConnectionOptions:
+    """The options in force: each override where the connection has one, else the plugin's."""
+    plugin = get_plugin(connection.plugin_key)
+    own = overrides_of(connection)
+    return ConnectionOptions(
+        signed_element=own.get("signed_element", plugin.signed_element),
+        nameid_format=own.get("nameid_format", plugin.nameid_format),
+        email_attributes=tuple(own.get("email_attributes", plugin.email_attributes)),
+        overridden=frozenset(own),
+    )
