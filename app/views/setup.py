@@ -29,6 +29,7 @@ from app.roles import apps_for_roles
 from app.saml.core import email_attributes_for, signed_element_for, start_login
 from app.saml.metadata import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError
 from app.saml.urls import sp_values
+from app.services.accounts import set_sso_required, sso_ready_connection
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
     IMPORT_METHODS,
@@ -49,8 +50,6 @@ from app.services.connections import (
     refresh_from_metadata_url,
     remove_certificate,
     seal_import_review,
-    set_sso_required,
-    sso_ready_connection,
     update_connection_settings,
 )
 from app.sessions.web import browser_binding, set_binding_cookie
