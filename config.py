@@ -12,6 +12,7 @@ from typing import ClassVar
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(RuntimeError):
@@ -70,6 +71,10 @@ class Config:
     #: How many reverse proxies (TLS terminators, load balancers) stand in front of the app and
     #: set X-Forwarded-For / X-Forwarded-Proto. 0 trusts none of those headers.
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    #: Level of the ``app`` logger (DEBUG, INFO, WARNING, ERROR). Unset: INFO for the server,
+    #: WARNING for our ``flask`` commands and for alembic during ``flask db upgrade``, so that a
+    #: command prints only its answer. LOG_LEVEL=INFO shows the audit lines and migration steps.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper()
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
     #: Metadata URLs must be https, and must not resolve to private addresses.
@@ -90,6 +95,8 @@ class Config:
             raise ConfigError(
                 f"SAML_CLOCK_SKEW_SECONDS={skew}: use 0 to 300 seconds (python3-saml allows at most 300)."
             )
+        if config["LOG_LEVEL"] not in ("", *LOG_LEVELS):
+            raise ConfigError(f"LOG_LEVEL={config['LOG_LEVEL']}: use one of {', '.join(LOG_LEVELS)}.")
         if not config["BASE_URL"].startswith(("http://", "https://")):
             raise ConfigError("BASE_URL must start with https:// (or http:// in development).")
         for uri in config["APP_MOBILE_REDIRECT_URIS"]:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request
+from flask.logging import wsgi_errors_stream
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -34,9 +35,29 @@ def create_app(config: type[Config] | None = None) -> Flask:
     return app
 
 
+#: One handler for the ``app`` logger, shared by every app built in this process (tests build many).
+#: ``wsgi_errors_stream`` is the request's ``wsgi.errors`` (gunicorn's error log) or the current
+#: ``sys.stderr``, looked up on each write.
+LOG_HANDLER = logging.StreamHandler(wsgi_errors_stream)
+LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+
 def configure_logging(app: Flask) -> None:
-    if not app.debug and not app.testing and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Give the ``app`` logger (ours: Flask names it after the package) a handler and a level.
+
+    The root logger is left alone: libraries (alembic, SQLAlchemy) stay at Python's default of
+    warnings only, and whatever embeds the app keeps its own logging setup. ``flask`` commands
+    lower the level to WARNING while they run (``app/cli/_common.py``) unless LOG_LEVEL is set.
+    """
+    attach_log_handler(app.import_name, app.config["LOG_LEVEL"] or logging.INFO)
+
+
+def attach_log_handler(name: str, level: str | int) -> None:
+    """Send the ``name`` logger's records at ``level`` and above to ``LOG_HANDLER`` (once)."""
+    logger = logging.getLogger(name)
+    logger.setLevel(level)
+    if LOG_HANDLER not in logger.handlers:
+        logger.addHandler(LOG_HANDLER)
 
 
 def configure_proxy(app: Flask) -> None:

@@ -1,15 +1,18 @@
 """Alembic environment: the schema comes from the app's models (every model is imported)."""
 
 import logging
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
 
 import app.models  # noqa: F401 - every table must be known to autogenerate
+from app import attach_log_handler
 
 config = context.config
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Not alembic.ini's fileConfig: that would configure the root logger. Alembic says which
+# migrations it ran at INFO, shown with LOG_LEVEL=INFO; by default only warnings and errors.
+for _name in ("alembic", "flask_migrate"):
+    attach_log_handler(_name, current_app.config["LOG_LEVEL"] or logging.WARNING)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

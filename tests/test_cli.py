@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from app.extensions import db
 from app.models import Account, AuditEvent, IdpConnection, User, UserSession
+from app.saml.metadata import MAX_METADATA_BYTES
 from app.sessions import create_session, find_live_session
+from config import BASE_DIR
+from tests.setup_support import audit_events
 from tests.test_metadata import idp_metadata
 
 
@@ -182,3 +188,84 @@ def test_sessions_list_and_revoke(runner, acme):
 def test_demo_setup_is_refused_outside_development(runner):
     assert run(runner, "demo", "setup", ok=False)["error"] == "DEMO_DISABLED"
     assert db.session.query(Account).count() == 0
+
+
+def test_sso_required_on_needs_a_connection_proven_by_a_test_sign_in_like_the_page(runner, tmp_path, idp):
+    run(runner, "accounts", "create", "acme", "--name", "Acme")
+    assert run(runner, "accounts", "sso-required", "acme", "--on", ok=False)["error"] == "SSO_NOT_READY"
+    # Enabled from the command line without a test sign-in: still not proven.
+    cert = tmp_path / "idp.pem"
+    cert.write_text(idp.cert_pem)
+    manual = ["--entity-id", "https://idp.example/", "--sso-url", "https://idp.example/sso", "--cert-file", str(cert)]
+    run(runner, "idp", "add", "--account", "acme", "--provider", "generic", *manual, "--enable")
+    assert run(runner, "accounts", "sso-required", "acme", "--on", ok=False)["error"] == "SSO_NOT_READY"
+    db.session.expire_all()
+    assert db.session.query(Account).one().sso_required is False
+    assert audit_events("account.sso_required") == []
+
+
+def test_sso_required_off_always_works(runner):
+    run(runner, "accounts", "create", "acme", "--name", "Acme", "--sso-required")
+    assert run(runner, "accounts", "sso-required", "acme", "--off")["sso_required"] is False
+    [event] = audit_events("account.sso_required")
+    assert event.details == {"sso_required": False} and event.actor == "cli"
+    # Already off: nothing to change, nothing to audit.
+    assert run(runner, "accounts", "sso-required", "ACME", "--off")["sso_required"] is False
+    assert len(audit_events("account.sso_required")) == 1
+
+
+@pytest.mark.parametrize(("slug", "code"), [("acme corp", "ACCOUNT_INVALID"), ("a" * 65, "ACCOUNT_INVALID")])
+def test_account_slug_is_checked(runner, slug, code):
+    assert run(runner, "accounts", "create", slug, "--name", "Acme", ok=False)["error"] == code
+    run(runner, "accounts", "create", "acme", "--name", "Acme")
+    assert run(runner, "accounts", "create", " ACME ", "--name", "Acme", ok=False)["error"] == "ACCOUNT_EXISTS"
+    assert db.session.query(Account).count() == 1
+
+
+def test_idp_add_imports_like_the_wizard(runner, tmp_path, idp):
+    """The same reader as the setup wizard: its size cap, and its import audit event."""
+    run(runner, "accounts", "create", "acme", "--name", "Acme")
+    huge = tmp_path / "federation.xml"
+    huge.write_bytes(idp_metadata(idp.cert_pem).ljust(MAX_METADATA_BYTES + 10, b" "))
+    out = run(runner, "idp", "add", "--account", "acme", "--provider", "okta", "--metadata-file", str(huge), ok=False)
+    assert out["error"] == "METADATA_TOO_LARGE"
+    assert db.session.query(IdpConnection).count() == 0
+    path = tmp_path / "idp.xml"
+    path.write_bytes(idp_metadata(idp.cert_pem))
+    out = run(runner, "idp", "add", "--account", "acme", "--provider", "okta", "--metadata-file", str(path))
+    [event] = audit_events("connection.import")
+    assert event.connection_id == out["id"] and event.actor == "cli"
+    assert event.details["method"] == "file" and event.details["certificates_added"] == 1
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_real_command_prints_only_its_answer(tmp_path):
+    """A real `flask` process: no alembic chatter, no audit log lines, one JSON object on stdout."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("LOG_LEVEL", "DATABASE_URL", "TEST_DATABASE_URL", "FLASK_DEBUG")
+    }
+    env.update(APP_ENV="development", INSTANCE_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/portal.db")
+    upgrade = _flask(env, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert upgrade.stdout == upgrade.stderr == ""
+    created = _flask(env, "accounts", "create", "acme", "--name", "Acme", "--json")
+    assert created.returncode == 0, created.stderr
+    assert created.stderr == ""
+    assert created.stdout.endswith("\n") and created.stdout.count("\n") == 1
+    assert json.loads(created.stdout) == {"id": 1, "slug": "acme", "name": "Acme", "sso_required": False}
+    # LOG_LEVEL=INFO brings the audit line (stderr) and the migration steps back.
+    refused = _flask({**env, "LOG_LEVEL": "INFO"}, "accounts", "create", "b", "--name", "B", "--json")
+    assert json.loads(refused.stdout)["slug"] == "b" and "audit account.create success" in refused.stderr

@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 from app.models import Account, AuditEvent, RateLimitCounter, UserSession
-from app.services.connections import sso_ready_connection
+from app.services.accounts import sso_ready_connection
 from app.sessions import create_session, find_live_session
 from app.views.converters import IdConverter
 from tests.setup_support import log_in

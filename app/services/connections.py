@@ -1,5 +1,5 @@
 """IdP connection services: create, import the IdP side, certificates, edit, enable, disable,
-delete, and the account's "SSO required" switch. Callers commit."""
+delete. Callers commit. (The account's "SSO required" switch lives in ``app.services.accounts``.)"""
 
 from __future__ import annotations
 
@@ -545,33 +545,3 @@ def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMet
         data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates)
     )
     return idp, data["method"], data["url"]
-
-
-# --- the account's "SSO required" switch --------------------------------------------------------
-
-
-def sso_ready_connection(account: Account) -> IdpConnection | None:
-    """The account's enabled connection through which a test sign-in fully succeeded, if any."""
-    for connection in db.session.scalars(
-        select(IdpConnection).where(IdpConnection.account_id == account.id, IdpConnection.status == ENABLED)
-    ):
-        if has_successful_test(connection):
-            return connection
-    return None
-
-
-def set_sso_required(account: Account, required: bool, *, actor: str | None = None) -> None:
-    """Switch "SSO required" on (only with a tested, enabled connection) or off (always).
-
-    ``flask accounts sso-required SLUG --off`` is the operator's way back if the IdP breaks.
-    """
-    if required and not account.sso_required and sso_ready_connection(account) is None:
-        raise ConnectionChangeError(
-            "SSO_NOT_READY",
-            "SSO can be required only while an enabled connection has passed a test sign-in (a user of this "
-            "account signed in through it from the setup pages). Run a test sign-in, enable the connection, then try again.",
-        )
-    if account.sso_required == required:
-        return
-    account.sso_required = required
-    audit.record("account.sso_required", account_id=account.id, actor=actor, details={"sso_required": required})

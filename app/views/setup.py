@@ -28,6 +28,7 @@ from app.saml.core import start_login
 from app.saml.metadata import MAX_METADATA_BYTES, MetadataError
 from app.saml.options import overrides_of, resolve_options
 from app.saml.urls import sp_values
+from app.services.accounts import set_sso_required, sso_ready_connection
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
     IMPORT_METHODS,
@@ -47,8 +48,6 @@ from app.services.connections import (
     refresh_from_metadata_url,
     remove_certificate,
     seal_import_review,
-    set_sso_required,
-    sso_ready_connection,
     summarise,
     update_connection_settings,
 )
