@@ -7,6 +7,7 @@ from string import Formatter
 
 import pytest
 
+from app.errors import ERROR_CODES
 from app.idp_plugins import PLUGINS, PluginRegistryError, check_registry, get_plugin
 from app.idp_plugins.base import NAMEID_EMAIL, SP_VALUE_KEYS, IdpPlugin, SetupStep, SetupValue
 from app.idp_plugins.generic import GenericPlugin
@@ -14,27 +15,6 @@ from app.idp_plugins.render import RenderedStep, render_hint, render_walkthrough
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-#: The error codes the SAML core and the sign-in service raise (the hints are keyed by these).
-ERROR_CODES = frozenset(
-    {
-        "SAML_AUDIENCE_MISMATCH",
-        "SAML_AUDIENCE_MISSING",
-        "SAML_DESTINATION_MISMATCH",
-        "SAML_RECIPIENT_MISMATCH",
-        "SAML_WEAK_ALGORITHM",
-        "SAML_SIGNATURE_INVALID",
-        "SAML_UNSIGNED",
-        "SAML_ISSUER_MISMATCH",
-        "SAML_NO_EMAIL",
-        "SAML_STATUS_ERROR",
-        "SAML_EXPIRED",
-        "SAML_NOT_YET_VALID",
-        "SAML_UNSOLICITED",
-        "USER_NOT_FOUND",
-        "NO_ROLE_FOR_APP",
-        "USER_DEACTIVATED",
-    }
-)
 
 ACS_URL = "https://sso.example.com/saml/42/acs"
 
@@ -127,7 +107,7 @@ class TestPluginContract:
             assert _placeholders(text) <= set(SP_VALUE_KEYS), text
 
     def test_hints_are_keyed_by_error_codes_and_render(self, plugin: type[IdpPlugin]) -> None:
-        assert set(plugin.hints) <= ERROR_CODES
+        assert set(plugin.hints) <= set(ERROR_CODES)
         for code in plugin.hints:
             hint = render_hint(plugin, code, SAMPLE_VALUES)
             assert hint and "{" not in hint and "}" not in hint
@@ -148,6 +128,12 @@ def test_check_registry_refuses_a_duplicate_key() -> None:
     twin = _make_plugin("TwinOfOkta", key="okta")
     with pytest.raises(PluginRegistryError, match="okta"):
         check_registry((*PLUGINS, twin))
+
+
+def test_check_registry_refuses_a_hint_for_an_unknown_error_code() -> None:
+    misspelt = _make_plugin("Misspelt", hints={"SAML_AUDIENCE_MISMACH": "Check the audience."})
+    with pytest.raises(PluginRegistryError, match="SAML_AUDIENCE_MISMACH"):
+        check_registry((misspelt,))
 
 
 def test_check_registry_refuses_a_plugin_without_steps() -> None:

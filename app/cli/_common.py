@@ -17,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.errors import CodedError
 from app.extensions import db
 from app.models import MAX_ID, Account, IdpConnection, User, UserSession
-from app.saml.urls import sp_values
+from app.saml import sp_values
 from app.services.accounts import find_account
 from app.services.users import find_user_by_email
 

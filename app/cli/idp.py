@@ -21,9 +21,7 @@ from app.cli._common import (
     json_option,
 )
 from app.extensions import db
-from app.saml.core import sp_metadata_xml
-from app.saml.metadata import MAX_METADATA_BYTES, ParsedMetadata
-from app.saml.urls import sp_values
+from app.saml import MAX_METADATA_BYTES, ParsedMetadata, sp_metadata_xml, sp_values
 from app.services.connections import (
     create_connection,
     enable_connection,

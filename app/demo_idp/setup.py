@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import ENABLED
-from app.saml.certs import certificate_info, generate_key_pair
+from app.saml import certificate_info, generate_key_pair
 from app.services.users import create_user, deactivate_user, find_user_by_email
 
 DEMO_ACCOUNT = "demo"

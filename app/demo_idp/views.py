@@ -11,7 +11,7 @@ from app.demo_idp.idp import AssertionSpec, decode_authn_request, encode, signed
 from app.demo_idp.setup import DEMO_PEOPLE, demo_idp_entity_id, demo_idp_key_pair
 from app.extensions import db
 from app.models import IdpConnection
-from app.saml.urls import sp_values
+from app.saml import sp_values
 from app.views.forms import Form
 
 bp = Blueprint("demo_idp", __name__, url_prefix="/demo-idp")

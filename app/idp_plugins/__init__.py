@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.errors import ERROR_CODES
 from app.idp_plugins.base import SP_VALUE_KEYS, IdpPlugin
 from app.idp_plugins.entra import EntraPlugin
 from app.idp_plugins.generic import GenericPlugin
@@ -26,7 +27,8 @@ class PluginRegistryError(RuntimeError):
 
 
 def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, type[IdpPlugin]]:
-    """Validate the plugins (unique keys, required data present) and return them by key."""
+    """Validate the plugins (unique keys, required data present, hints keyed by error codes that
+    exist) and return them by key."""
     by_key: dict[str, type[IdpPlugin]] = {}
     for plugin in plugins:
         name = plugin.__name__
@@ -49,6 +51,11 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
                     raise PluginRegistryError(
                         f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
                     )
+        unknown_hints = sorted(set(plugin.hints) - set(ERROR_CODES))
+        if unknown_hints:
+            raise PluginRegistryError(
+                f"IdP plugin {name} ({key}) has hints for unknown error codes: {', '.join(unknown_hints)}."
+            )
         by_key[key] = plugin
     return by_key
 

@@ -14,7 +14,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.models import AuditEvent, IdpConnection
 from app.models.idp_connection import DRAFT, TESTED
-from app.saml.core import VerifiedAssertion
+from app.saml import VerifiedAssertion
 from app.services.signin import authorize, email_from_assertion, match_user
 from app.timeutil import utcnow
 

@@ -18,17 +18,20 @@ from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
-from app.saml.certs import CertificateInfo, expiry_state, generate_key_pair
-from app.saml.metadata import (
+from app.saml import (
     MAX_METADATA_BYTES,
+    OVERRIDABLE,
+    CertificateInfo,
     MetadataError,
     ParsedMetadata,
     certificate_warnings,
+    expiry_state,
     fetch_metadata,
+    generate_key_pair,
+    overrides_of,
     parse_idp_metadata,
     read_certificates,
 )
-from app.saml.options import OVERRIDABLE, overrides_of
 from app.services.connection_tests import has_passed_saml_test, has_successful_test
 from app.timeutil import utcnow
 
@@ -294,6 +297,14 @@ def summarise(connection: IdpConnection) -> ConnectionSummary:
     earliest = min((cert.not_after for cert in connection.certificates), default=None)
     state = expiry_state(earliest, utcnow()) if earliest is not None else None
     return ConnectionSummary(connection, get_plugin(connection.plugin_key), earliest, state)
+
+
+def connection_summaries(account: Account) -> list[ConnectionSummary]:
+    """The account's connections as its connections list shows them, oldest first."""
+    connections = db.session.scalars(
+        select(IdpConnection).where(IdpConnection.account_id == account.id).order_by(IdpConnection.id)
+    )
+    return [summarise(connection) for connection in connections]
 
 
 def update_connection_settings(

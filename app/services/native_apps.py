@@ -27,7 +27,7 @@ from app import audit
 from app.errors import CodedError, SignInError
 from app.extensions import db
 from app.models import AppAuthorizationCode, AppAuthorizationRequest, User, UserSession
-from app.saml.core import VerifiedAssertion, start_login
+from app.saml import VerifiedAssertion, start_login
 from app.services.signin import authorize, connection_for_email, email_from_assertion
 from app.services.users import normalise_email
 from app.sessions import NewSession, create_session, hash_token, revoke_session

@@ -19,8 +19,7 @@ from app.models import IdpConnection, User, UserSession
 from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
-from app.saml.core import VerifiedAssertion, start_login
-from app.saml.options import resolve_options
+from app.saml import VerifiedAssertion, resolve_options, start_login
 from app.services import rate_limits
 from app.services.users import find_user_by_email, normalise_email
 from app.sessions import NewSession, create_session, revoke_session

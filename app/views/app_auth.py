@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.errors import SignInError
 from app.extensions import db
-from app.saml.core import VerifiedAssertion
+from app.saml import VerifiedAssertion
 from app.services.native_apps import complete_app_sign_in, parse_authorize_request, refusal_redirect, start_app_sign_in
 from app.sessions.web import browser_binding, set_binding_cookie
 from app.views.errors import record_refusal, refuse

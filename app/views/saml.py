@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app.errors import SignInError
 from app.extensions import csrf, db
 from app.models import IdpConnection
-from app.saml.core import VerifiedAssertion, consume_response, sp_metadata_xml
+from app.saml import VerifiedAssertion, consume_response, sp_metadata_xml
 from app.services.connection_tests import record_test_failure, record_test_result
 from app.services.native_apps import is_app_purpose
 from app.services.signin import finish_sso_sign_in

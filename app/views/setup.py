@@ -12,7 +12,6 @@ import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
@@ -22,12 +21,9 @@ from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.idp_plugins.render import render_hint, render_walkthrough
 from app.models import Account, IdpConnection
-from app.models.idp_connection import ENABLED, TESTED
+from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
-from app.saml.core import start_login
-from app.saml.metadata import MAX_METADATA_BYTES, MetadataError
-from app.saml.options import overrides_of, resolve_options
-from app.saml.urls import sp_values
+from app.saml import MAX_METADATA_BYTES, MetadataError, overrides_of, resolve_options, sp_values, start_login
 from app.services.accounts import set_sso_required, sso_ready_connection
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
@@ -36,6 +32,7 @@ from app.services.connections import (
     SIGNED_ELEMENTS,
     ConnectionChangeError,
     certificate_rows,
+    connection_summaries,
     create_connection,
     delete_connection,
     disable_connection,
@@ -50,6 +47,15 @@ from app.services.connections import (
     seal_import_review,
     summarise,
     update_connection_settings,
+)
+from app.services.setup_wizard import (
+    accounts_for_staff,
+    idp_side_complete,
+    is_staff,
+    manageable_account,
+    manageable_connection,
+    walkthrough_values,
+    wizard_step,
 )
 from app.sessions.web import browser_binding, set_binding_cookie
 from app.views.access import role_required
@@ -71,7 +77,6 @@ bp = Blueprint("setup", __name__, url_prefix="/setup")
 
 #: Who may use the wizard: an account's admins, and staff for every account.
 MANAGER_ROLES = ("admin", "support")
-STAFF_ROLE = "support"
 #: A bad form or bad metadata: the page is shown again with the reason.
 UNPROCESSABLE = 422
 
@@ -90,53 +95,18 @@ SIGNED_LABELS = {
 # --- access ------------------------------------------------------------------------------------
 
 
-def _is_staff() -> bool:
-    return STAFF_ROLE in current_user.role_list
-
-
-def _may_manage(account_id: int) -> bool:
-    return _is_staff() or ("admin" in current_user.role_list and current_user.account_id == account_id)
-
-
 def _account_or_404(slug: str) -> Account:
-    account = db.session.scalar(select(Account).where(Account.slug == slug))
-    if account is None or not _may_manage(account.id):
+    account = manageable_account(current_user, slug)
+    if account is None:
         abort(404)
     return account
 
 
 def _connection_or_404(connection_id: int) -> IdpConnection:
-    connection = db.session.get(IdpConnection, connection_id)
-    if connection is None or not _may_manage(connection.account_id):
+    connection = manageable_connection(current_user, connection_id)
+    if connection is None:
         abort(404)
     return connection
-
-
-# --- what the pages show ----------------------------------------------------------------------
-
-
-def _walkthrough_values(connection: IdpConnection) -> dict[str, str]:
-    """This connection's real SP values, as the plugins' placeholders name them."""
-    return {
-        **sp_values(connection).as_dict(),
-        "account_name": connection.account.name,
-        "sp_certificate": connection.sp_certificate,
-    }
-
-
-def _idp_side_complete(connection: IdpConnection) -> bool:
-    return bool(connection.idp_entity_id and connection.idp_sso_url and connection.certificates)
-
-
-def _wizard_step(connection: IdpConnection) -> str:
-    """Where the admin is in the wizard: ``configure``, ``import``, ``test``, ``enable`` or ``live``."""
-    if connection.status == ENABLED:
-        return "live"
-    if not _idp_side_complete(connection):
-        return "import" if connection.idp_entity_id else "configure"
-    if connection.status == TESTED:
-        return "enable"
-    return "test"
 
 
 def _render_connection_page(
@@ -148,8 +118,8 @@ def _render_connection_page(
         connection=connection,
         plugin=get_plugin(connection.plugin_key),
         sp=sp_values(connection),
-        wizard_step=_wizard_step(connection),
-        idp_side_complete=_idp_side_complete(connection),
+        wizard_step=wizard_step(connection),
+        idp_side_complete=idp_side_complete(connection),
         **context,
     ), status
 
@@ -161,21 +131,10 @@ def _render_connection_page(
 @role_required(*MANAGER_ROLES)
 def index() -> Response | str:
     """Admins go to their account's connections; staff choose an account first."""
-    if not _is_staff():
+    if not is_staff(current_user):
         return redirect(url_for("setup.connections", slug=current_user.account.slug))
     query_text = request.args.get("q", "").strip()[:100]
-    query = select(Account).order_by(Account.name, Account.id).limit(200)
-    if query_text:
-        pattern = f"%{query_text.lower()}%"
-        query = query.where(or_(func.lower(Account.name).like(pattern), Account.slug.like(pattern)))
-    accounts = list(db.session.scalars(query))
-    counts = dict(
-        db.session.execute(
-            select(IdpConnection.account_id, func.count(IdpConnection.id))
-            .where(IdpConnection.account_id.in_([account.id for account in accounts]))
-            .group_by(IdpConnection.account_id)
-        ).all()
-    )
+    accounts, counts = accounts_for_staff(query_text)
     return render_template("setup/accounts.html", accounts=accounts, counts=counts, query_text=query_text)
 
 
@@ -184,12 +143,7 @@ def index() -> Response | str:
 def connections(slug: str) -> str:
     """The account's IdP connections, their state and certificate expiry, and "SSO required"."""
     account = _account_or_404(slug)
-    rows = [
-        summarise(connection)
-        for connection in db.session.scalars(
-            select(IdpConnection).where(IdpConnection.account_id == account.id).order_by(IdpConnection.id)
-        )
-    ]
+    rows = connection_summaries(account)
     return render_template(
         "setup/connections.html",
         account=account,
@@ -269,7 +223,7 @@ def walkthrough(connection_id: int) -> tuple[str, int]:
     """Step 2: the provider's own screens, in order, with this connection's values to copy."""
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
-    steps = render_walkthrough(plugin, _walkthrough_values(connection))
+    steps = render_walkthrough(plugin, walkthrough_values(connection))
     # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
     fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
     return _render_connection_page("setup/walkthrough.html", connection, steps=list(zip(steps, fixed, strict=True)))
@@ -417,7 +371,7 @@ def test_page(connection_id: int) -> Response | tuple[str, int]:
             connection,
             attempts=recent_signin_attempts(connection, limit=10, actions=(TEST_ACTION,)),
         )
-    if not _idp_side_complete(connection):
+    if not idp_side_complete(connection):
         flash("Import the IdP details first: the test needs its SSO URL and signing certificate.", "error")
         return redirect(url_for("setup.import_idp", connection_id=connection.id))
     binding, is_new = browser_binding()
@@ -452,7 +406,7 @@ def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
         event=event,
         details=details,
         error=ERROR_CODES.get(code) if code else None,
-        hint=render_hint(plugin, code, _walkthrough_values(connection)) if code else None,
+        hint=render_hint(plugin, code, walkthrough_values(connection)) if code else None,
         saml_worked=bool(details.get("issuer")),
         user_apps=sorted(apps_for_roles(details.get("user_roles") or [])),
         nameid_labels=NAMEID_LABELS,

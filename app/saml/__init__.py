@@ -1,0 +1,51 @@
+"""The generic SAML 2.0 core on python3-saml: the only package that imports ``onelogin``.
+
+Callers use the verbs and types exported here, never the modules behind them.
+"""
+
+from app.saml.certs import (
+    EXPIRY_WARNING_DAYS,
+    CertificateInfo,
+    certificate_info,
+    expiry_state,
+    generate_key_pair,
+    pem_body,
+)
+from app.saml.core import VerifiedAssertion, consume_response, sp_metadata_xml, start_login
+from app.saml.metadata import (
+    MAX_METADATA_BYTES,
+    MetadataError,
+    ParsedMetadata,
+    certificate_warnings,
+    fetch_metadata,
+    parse_idp_metadata,
+    read_certificates,
+)
+from app.saml.options import OVERRIDABLE, ConnectionOptions, overrides_of, resolve_options
+from app.saml.urls import SpValues, sp_values
+
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "MAX_METADATA_BYTES",
+    "OVERRIDABLE",
+    "CertificateInfo",
+    "ConnectionOptions",
+    "MetadataError",
+    "ParsedMetadata",
+    "SpValues",
+    "VerifiedAssertion",
+    "certificate_info",
+    "certificate_warnings",
+    "consume_response",
+    "expiry_state",
+    "fetch_metadata",
+    "generate_key_pair",
+    "overrides_of",
+    "parse_idp_metadata",
+    "pem_body",
+    "read_certificates",
+    "resolve_options",
+    "sp_metadata_xml",
+    "sp_values",
+    "start_login",
+]
