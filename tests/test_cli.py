@@ -9,7 +9,7 @@ import pytest
 from app.extensions import db
 from app.models import Account, AuditEvent, IdpConnection, User, UserSession
 from app.sessions import create_session, find_live_session
-from tests.test_metadata import idp_metadata
+from tests.helpers.metadata import idp_metadata
 
 
 def run(runner, *args: str, input: str | None = None, ok: bool = True) -> dict:
