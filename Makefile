@@ -40,8 +40,12 @@ test: $(VENV)/.dev browser
 test-postgres: $(VENV)/.dev browser
 	TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test $(BIN)/pytest
 
+## lint: style, formatting, types (app/) and the import layers (pyproject.toml); CI runs it first
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
+	$(BIN)/lint-imports
 
 ## bench: every benchmark on SQLite (BENCH_DATABASE_URL=postgresql://... for a scratch PostgreSQL database)
 bench: $(VENV)/.dev

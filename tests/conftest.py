@@ -9,15 +9,15 @@ import tempfile
 # Before config is imported: keys and files the app writes (the demo IdP's) go to a scratch folder.
 os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sso-portal-tests-"))
 
+import functools
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import flask_migrate
 import pytest
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.serving import make_server
@@ -27,12 +27,15 @@ from app.extensions import db
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import ENABLED
 from app.roles import parse_roles
-from app.saml.certs import certificate_info
+from app.saml.certs import certificate_info, generate_key_pair
 from app.saml.urls import sp_values
+from app.services import connections as connections_service
 from app.services.connections import add_certificates, create_connection
 from app.services.users import create_user
 from config import TestingConfig, database_url
-from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
+from tests.helpers.signin import sso_response
+from tests.helpers.web import another_browser, csrf_from
+from tests.saml_idp import IDP_SSO_URL, TestIdP
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 IS_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql"))
@@ -86,29 +89,33 @@ def _clean_tables(app: Flask) -> Iterator[None]:
                 connection.execute(table.delete())
 
 
-class FreshRequestClient(FlaskClient):
-    """In production every request gets a fresh app context, so a fresh ``g``. The tests keep one
-    app context open (for database access), which Flask then reuses for each request: forget what
-    flask-login and flask-wtf cached in ``g`` (the user, the session, the CSRF token) so that every
-    request authenticates from scratch and renders its own browser's token, as it would."""
-
-    def open(self, *args, **kwargs):
-        for name in ("_login_user", "user_session", "csrf_token"):
-            g.pop(name, None)
-        return super().open(*args, **kwargs)
-
-
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = FreshRequestClient
-    test_client = app.test_client()
-    test_client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "sso.test"})
-    return test_client
+    return another_browser(app)
 
 
 @pytest.fixture
 def runner(app: Flask):
     return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def sp_key_pairs() -> Callable[..., tuple[str, str]]:
+    """``generate_key_pair`` made to answer each common name with one key pair per test session.
+
+    An RSA-2048 key takes tens of milliseconds and every new connection makes one: sharing it
+    roughly halves the suite's fixture time. Every SP certificate is still real and self-signed."""
+    return functools.cache(generate_key_pair)
+
+
+@pytest.fixture(autouse=True)
+def _shared_sp_key_pair(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, sp_key_pairs: Callable[..., tuple[str, str]]
+) -> None:
+    """New connections get the session's SP key pair, unless a test is marked ``own_keys`` (it
+    compares the keys or certificates of two connections, or rotates them)."""
+    if request.node.get_closest_marker("own_keys") is None:
+        monkeypatch.setattr(connections_service, "generate_key_pair", sp_key_pairs)
 
 
 @pytest.fixture(scope="session")
@@ -180,32 +187,11 @@ def acme(make_account, make_user, make_connection) -> dict:
     }
 
 
-def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
-    """GET /sso/start as a browser would; return the AuthnRequest ID the IdP received."""
-    query = {"email": email}
-    if next_path:
-        query["next"] = next_path
-    response = client.get("/sso/start", query_string=query)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.location.startswith(IDP_SSO_URL)
-    return authn_request_from_location(response.location).get("ID")
-
-
-def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str, **form: str):
-    return client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
-
-
 @pytest.fixture
 def csrf_token(client: FlaskClient) -> Callable[[], str]:
     """Read a CSRF token the way a browser gets one: from a rendered form (the sign-in page)."""
 
-    def read() -> str:
-        page = client.get("/login").get_data(as_text=True)
-        marker = 'name="csrf_token" type="hidden" value="'
-        start = page.index(marker) + len(marker)
-        return page[start : page.index('"', start)]
-
-    return read
+    return lambda: csrf_from(client, "/login")
 
 
 @pytest.fixture
@@ -213,9 +199,7 @@ def sign_in(client: FlaskClient, idp: TestIdP) -> Callable[..., object]:
     """Run the whole SP-initiated flow for ``email`` through the test IdP; return the ACS response."""
 
     def flow(connection: IdpConnection, email: str, **response_kwargs: object):
-        request_id = start_sso(client, email)
-        saml = idp.response(sp_values(connection).as_dict(), email=email, request_id=request_id, **response_kwargs)
-        return post_acs(client, connection, saml)
+        return sso_response(client, idp, connection, email, **response_kwargs)
 
     return flow
 
@@ -231,7 +215,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 
 
 @dataclass
@@ -301,11 +284,3 @@ def new_page(browser) -> Iterator[Callable[[], object]]:
 @pytest.fixture
 def page(new_page) -> object:
     return new_page()
-
-
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot under test-artifacts/screenshots/ (the README shows some of them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

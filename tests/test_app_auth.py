@@ -18,7 +18,8 @@ from app.models import AppAuthorizationCode, AppAuthorizationRequest, AuditEvent
 from app.saml.urls import sp_values
 from app.services.native_apps import s256
 from app.timeutil import utcnow
-from tests.conftest import post_acs
+from tests.helpers.signin import post_acs
+from tests.helpers.web import another_browser, bearer
 from tests.saml_idp import IDP_SSO_URL, authn_request_from_location
 
 DESKTOP_URI = "http://127.0.0.1:53682/callback"
@@ -86,10 +87,6 @@ def exchange(client, code: str, verifier: str, redirect_uri: str = DESKTOP_URI, 
         **extra,
     }
     return client.post("/api/v1/token", data=data)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def sign_in_app(client, idp, connection, email: str = "admin@acme.example", app: str = "desktop") -> dict:
@@ -333,8 +330,7 @@ def test_expired_authorization_request_shows_the_error_page(client, acme, idp):
 def test_response_in_another_browser_never_reaches_the_app(client, app, acme, idp):
     started = authorize(client)
     request_id = authn_request_from_location(started.location).get("ID")
-    other_browser = app.test_client()
-    other_browser.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "sso.test"})
+    other_browser = another_browser(app)
     saml = idp.response(acme["sp"], email="admin@acme.example", request_id=request_id)
     response = post_acs(other_browser, acme["connection"], saml)
     assert response.status_code == 400 and response.location is None
@@ -427,7 +423,7 @@ def test_concurrent_exchanges_give_one_session(app, client, acme, idp):
 
     def attempt() -> None:
         with app.app_context():
-            other = app.test_client()
+            other = another_browser(app)
             statuses.append(exchange(other, code, verifier).status_code)
             db.session.remove()
 

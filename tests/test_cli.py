@@ -14,8 +14,8 @@ from app.models import Account, AuditEvent, IdpConnection, User, UserSession
 from app.saml.metadata import MAX_METADATA_BYTES
 from app.sessions import create_session, find_live_session
 from config import BASE_DIR
-from tests.setup_support import audit_events
-from tests.test_metadata import idp_metadata
+from tests.helpers.audit import audit_events
+from tests.helpers.metadata import idp_metadata
 
 
 def run(runner, *args: str, input: str | None = None, ok: bool = True) -> dict:

@@ -16,7 +16,8 @@ from werkzeug.test import encode_multipart
 from app.extensions import db
 from app.models import AuditEvent, User, UserSession
 from app.services.imports import MAX_ROWS, import_users
-from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events
+from tests.helpers.audit import audit_events
+from tests.helpers.web import another_browser, app_session, bearer, csrf_from
 
 GOOD = 'email,name,roles\nana@acme.example,Ana Lima,admin;agent\nben@acme.example,"Okafor, Ben",agent\n'
 
@@ -62,7 +63,7 @@ def test_dry_run_shows_what_would_change_and_changes_nothing(runner, acme, tmp_p
     assert report["samples"]["update"][0]["before"] == {"name": "", "roles": ["agent"]}
     assert "new@acme.example" not in _users()
     assert _users()["agent@acme.example"].name == ""
-    assert not events("user.import")
+    assert not audit_events("user.import")
 
 
 def test_apply_then_the_same_file_again_changes_nothing(runner, acme, tmp_path):
@@ -74,7 +75,7 @@ def test_apply_then_the_same_file_again_changes_nothing(runner, acme, tmp_path):
     assert users["ana@acme.example"].role_list == ["admin", "agent"]
     assert users["ben@acme.example"].name == "Okafor, Ben"
     assert users["ben@acme.example"].account_id == acme["account"].id
-    summary = events("user.import")[-1]
+    summary = audit_events("user.import")[-1]
     assert summary.actor == "cli" and summary.details["created"] == 2 and summary.details["sha256"] == report["sha256"]
 
     code, again = _cli(runner, path)
@@ -92,7 +93,7 @@ def test_update_changes_name_and_roles_and_keeps_staff_roles(runner, acme, make_
     assert users["helper@acme.example"].name == "New Name"
     assert users["helper@acme.example"].role_list == ["admin", "support"]
     assert users["agent@acme.example"].role_list == ["admin", "agent"]
-    update = [e for e in events("user.update") if e.subject_email == "helper@acme.example"][-1]
+    update = [e for e in audit_events("user.update") if e.subject_email == "helper@acme.example"][-1]
     assert update.details["before"] == {"name": "Old", "roles": ["agent", "support"]}
 
 
@@ -151,7 +152,7 @@ def test_every_bad_row_is_reported_and_nothing_changes(runner, acme, make_accoun
     )
     assert _users().keys() == before.keys()
     assert _users()["boss@partner.example"].account.slug == "globex"
-    failure = events("user.import")[-1]
+    failure = audit_events("user.import")[-1]
     assert failure.outcome == "failure" and failure.error_code == "EMAIL_INVALID"
 
 
@@ -225,7 +226,7 @@ def test_deactivate_missing_is_shown_first_then_signs_them_out(runner, client, a
     assert _users()["gone@acme.example"].status == "deactivated"
     assert client.get("/api/v1/me", headers=bearer(desktop.token)).status_code == 401
     assert db.session.get(UserSession, desktop.session.id).revoked_reason == "missing_from_import"
-    event = events("user.deactivate")[-1]
+    event = audit_events("user.deactivate")[-1]
     assert (
         event.subject_email == "gone@acme.example" and event.actor == "cli" and event.details["sessions_revoked"] == 1
     )
@@ -297,7 +298,7 @@ def test_page_previews_then_applies_the_same_file(admin_client, acme):
     html = applied.get_data(as_text=True)
     assert applied.status_code == 200 and 'data-applied="yes"' in html
     assert _users()["ana@acme.example"].role_list == ["admin", "agent"]
-    event = events("user.import")[-1]
+    event = audit_events("user.import")[-1]
     assert event.actor == "admin@acme.example" and event.outcome == "success"
 
     again = _post(admin_client, GOOD).get_data(as_text=True)

@@ -11,7 +11,7 @@ from lxml import etree
 
 from app.demo_idp.idp import SAML, encode, sign_element
 from app.saml.urls import sp_values
-from tests.conftest import post_acs, start_sso
+from tests.helpers.signin import post_acs, start_sso
 
 CLAIM_EMAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 

@@ -15,7 +15,7 @@ from app.models import Account, AuditEvent, RateLimitCounter, UserSession
 from app.services.accounts import sso_ready_connection
 from app.sessions import create_session, find_live_session
 from app.views.converters import IdConverter
-from tests.setup_support import log_in
+from tests.helpers.web import log_in
 
 TWENTY_DIGITS = "9" * 20
 

@@ -11,7 +11,9 @@ import pytest
 from app.extensions import db
 from app.models import UserSession
 from app.timeutil import utcnow
-from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events, sso_sign_in
+from tests.helpers.audit import audit_events
+from tests.helpers.signin import sso_sign_in
+from tests.helpers.web import another_browser, app_session, bearer, csrf_from
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_sign_out_one_other_session(client, me):
     assert client.get("/api/v1/me", headers=bearer(me["desktop"].token)).status_code == 401
     assert client.get("/api/v1/me", headers=bearer(me["mobile"].token)).status_code == 200
     assert me["laptop"].get("/portal/").status_code == 200
-    event = events("session.revoke")[-1]
+    event = audit_events("session.revoke")[-1]
     assert event.actor == "admin@acme.example" and event.details["reason"] == "signed_out_by_owner"
 
 
@@ -80,7 +82,7 @@ def test_sign_out_all_the_others_keeps_this_one(client, me):
     for app_token in (me["desktop"].token, me["mobile"].token):
         assert client.get("/api/v1/me", headers=bearer(app_token)).status_code == 401
     assert client.get("/portal/").status_code == 200
-    event = events("session.revoke_all")[-1]
+    event = audit_events("session.revoke_all")[-1]
     assert event.details == {"revoked": 3, "reason": "signed_out_by_owner", "kept_session_id": me["here"].id}
 
 
@@ -100,7 +102,7 @@ def test_someone_elses_session_is_404_and_untouched(client, acme, me):
         response = client.post(f"/me/sessions/{session_id}/revoke", data={"csrf_token": token})
         assert response.status_code == 404 and "SESSION_NOT_FOUND" in response.get_data(as_text=True)
     assert client.get("/api/v1/me", headers=bearer(theirs.token)).status_code == 200
-    assert not events("session.revoke")
+    assert not audit_events("session.revoke")
 
 
 def test_posts_need_the_csrf_token(client, me):

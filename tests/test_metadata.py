@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from app.saml.certs import pem_body
 from app.saml.metadata import MetadataError, parse_idp_metadata
-
-MD = "urn:oasis:names:tc:SAML:2.0:metadata"
-
-
-def idp_metadata(
-    cert_pem: str | None, *, entity_id: str = "https://idp.example.test/saml/metadata", extra_cert: str | None = None
-) -> bytes:
-    """IdP metadata as IdPs publish it (used by other tests too)."""
-    keys = "".join(
-        f'<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data>'
-        f"<ds:X509Certificate>{pem_body(pem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-        for pem in (cert_pem, extra_cert)
-        if pem
-    )
-    return (
-        f'<?xml version="1.0"?><md:EntityDescriptor xmlns:md="{MD}" entityID="{entity_id}">'
-        f'<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}'
-        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example.test/sso/post"/>'
-        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso/redirect"/>'
-        "</md:IDPSSODescriptor></md:EntityDescriptor>"
-    ).encode()
-
-
-def make_cert(*, days: int) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+from tests.helpers.metadata import MD, idp_metadata, make_cert
 
 
 def test_parses_entity_sso_url_and_certificates(idp):

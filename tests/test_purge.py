@@ -21,7 +21,7 @@ from app.models import (
 )
 from app.sessions import create_session, find_live_session
 from app.timeutil import utcnow
-from tests.users_helpers import events
+from tests.helpers.audit import audit_events
 
 NOW = utcnow()
 
@@ -134,7 +134,7 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     assert {row.assertion_id for row in db.session.query(UsedAssertion)} == {"_still_guarding"}
     assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}
     assert find_live_session(live.token) is not None
-    assert events("sessions.purge")[-1].details == {
+    assert audit_events("sessions.purge")[-1].details == {
         "retention_days": 30,
         "sessions": 2,
         "used_assertions": 1,

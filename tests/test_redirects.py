@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.redirects import DEFAULT_NEXT, safe_next_path
-from tests.conftest import post_acs, start_sso
+from tests.helpers.signin import post_acs, start_sso
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ from app.saml.certs import certificate_info
 from app.saml.core import consume_response
 from app.saml.urls import sp_values
 from app.services.connections import add_certificates
-from tests.conftest import post_acs, start_sso
+from tests.helpers.signin import post_acs, start_sso
+from tests.helpers.web import another_browser, csrf_from
 from tests.saml_idp import TestIdP, minutes
 
 EMAIL = "admin@acme.example"
@@ -194,7 +195,7 @@ def test_replayed_idp_initiated_response_is_refused(client, make_account, make_c
     make_user(account, EMAIL)
     saml = idp.response(sp_values(connection).as_dict(), email=EMAIL, request_id=None)
     signed_in(post_acs(client, connection, saml))
-    client.post("/logout", data={"csrf_token": _csrf(client)})
+    client.post("/logout", data={"csrf_token": csrf_from(client, "/portal/")})  # the logout button in the navigation
     refused(post_acs(client, connection, saml), "SAML_REPLAY")
 
 
@@ -264,8 +265,7 @@ def test_unknown_in_response_to_is_refused(client, acme, idp):
 
 def test_response_in_another_browser_is_refused(client, app, acme, idp):
     request_id = start_sso(client, EMAIL)
-    other_browser = app.test_client()
-    other_browser.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "sso.test"})
+    other_browser = another_browser(app)
     saml = idp.response(acme["sp"], email=EMAIL, request_id=request_id)
     refused(post_acs(other_browser, acme["connection"], saml), "SAML_IN_RESPONSE_TO_MISMATCH")
 
@@ -559,14 +559,6 @@ def test_error_page_does_not_leak_the_details(client, acme, idp):
     assert "not a valid audience" in event.details["reason"]
     assert b"not a valid audience" not in response.data
     assert acme["sp"]["sp_entity_id"].encode() not in response.data
-
-
-def _csrf(client) -> str:
-    """A CSRF token from a rendered page (the logout button in the navigation)."""
-    page = client.get("/portal/").get_data(as_text=True)
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
 
 
 def test_ids_beyond_the_integer_range_are_404_not_500(client, acme, idp):

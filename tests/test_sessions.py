@@ -11,6 +11,7 @@ from app.models import User, UserSession
 from app.services.users import deactivate_user, delete_user
 from app.sessions import create_session, find_live_session, hash_token
 from app.timeutil import utcnow
+from tests.helpers.web import bearer
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_deactivation_revokes_every_session_at_once(client, acme, signed_in):
     db.session.commit()
     assert revoked == 2
     assert client.get("/api/v1/me").status_code == 401
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {app_token}"}).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(app_token)).status_code == 401
     assert {s.revoked_reason for s in db.session.query(UserSession)} == {"user_deactivated"}
 
 
@@ -148,4 +149,4 @@ def test_losing_the_role_for_the_app_ends_access_at_once(client, acme, signed_in
     acme["agent"].roles = ""
     db.session.commit()
     assert client.get("/api/v1/me").status_code == 401
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {app_token}"}).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(app_token)).status_code == 401

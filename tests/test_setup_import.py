@@ -22,10 +22,11 @@ from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml.certs import certificate_info
 from app.saml.core import sp_metadata_xml
 from app.saml.urls import sp_values
-from tests.conftest import post_acs
+from tests.helpers.audit import audit_events
+from tests.helpers.metadata import MD, idp_metadata, make_cert
+from tests.helpers.signin import post_acs
+from tests.helpers.web import log_in
 from tests.saml_idp import TestIdP, authn_request_from_location
-from tests.setup_support import audit_events, log_in
-from tests.test_metadata import MD, idp_metadata, make_cert
 
 IDP_ENTITY = "https://idp.example.test/saml/metadata"
 

@@ -15,7 +15,8 @@ from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml.urls import sp_values
 from app.timeutil import utcnow
-from tests.setup_support import audit_events, log_in
+from tests.helpers.audit import audit_events
+from tests.helpers.web import log_in
 
 PLUGIN_KEYS = [plugin.key for plugin in PLUGINS]
 

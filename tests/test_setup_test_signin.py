@@ -13,9 +13,10 @@ from app.extensions import db
 from app.models import Account, AuditEvent, IdpConnection, UserSession
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml.urls import sp_values
-from tests.conftest import post_acs
+from tests.helpers.audit import audit_events
+from tests.helpers.signin import post_acs, start_test_sign_in
+from tests.helpers.web import log_in
 from tests.saml_idp import authn_request_from_location
-from tests.setup_support import audit_events, log_in, start_test_sign_in
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.models import AuditEvent, UserSession
-from tests.conftest import post_acs, start_sso
+from tests.helpers.signin import post_acs, start_sso
 from tests.saml_idp import authn_request_from_location
 
 

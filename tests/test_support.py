@@ -16,7 +16,9 @@ from app.models.idp_connection import DRAFT
 from app.services.users import deactivate_user
 from app.sessions import create_session
 from app.timeutil import utcnow
-from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events, sso_sign_in
+from tests.helpers.audit import audit_events
+from tests.helpers.signin import sso_sign_in
+from tests.helpers.web import another_browser, app_session, bearer, csrf_from
 
 NOW = utcnow()
 
@@ -207,7 +209,7 @@ def test_session_detail_shows_everything_and_the_look_is_audited(staff, acme):
         new.session.expires_at.strftime("%Y-%m-%d %H:%M"),
     ):
         assert text in page, text
-    event = events("support.session_view")[-1]
+    event = audit_events("support.session_view")[-1]
     assert event.actor == "helpdesk@phoneco.example" and event.details == {"session_id": new.session.id}
 
 
@@ -227,13 +229,13 @@ def test_staff_revokes_one_session_and_its_next_request_is_refused(app, staff, a
     assert agent_browser.get("/api/v1/me", headers=bearer(phone.token)).status_code == 200  # the others go on
     db.session.expire_all()
     assert db.session.get(UserSession, target.id).revoked_reason == "revoked_by_support"
-    event = events("session.revoke")[-1]
+    event = audit_events("session.revoke")[-1]
     assert event.actor == "helpdesk@phoneco.example" and event.subject_email == "admin@acme.example"
     assert event.details["session_id"] == target.id
 
     again = browse.post(f"/support/sessions/{target.id}/revoke", data={"csrf_token": token})
     assert "had already ended" in browse.get(again.location).get_data(as_text=True)
-    assert len(events("session.revoke")) == 1
+    assert len(audit_events("session.revoke")) == 1
 
 
 def test_staff_revokes_every_session_of_a_user(staff, acme):
@@ -247,7 +249,7 @@ def test_staff_revokes_every_session_of_a_user(staff, acme):
     assert "Revoked 2 session(s) of agent@acme.example." in browse.get(response.location).get_data(as_text=True)
     for token in tokens:
         assert browse.get("/api/v1/me", headers=bearer(token)).status_code == 401
-    event = events("session.revoke_all")[-1]
+    event = audit_events("session.revoke_all")[-1]
     assert event.details == {"revoked": 2, "reason": "revoked_by_support"} and event.actor == "helpdesk@phoneco.example"
 
 
@@ -262,7 +264,7 @@ def test_revoking_what_does_not_exist_is_a_clear_404_and_changes_nothing(staff, 
     ):
         assert response.status_code == 404
         assert f'data-testid="error-code">{code}<' in response.get_data(as_text=True)
-    assert not events("session.revoke") and not events("session.revoke_all")
+    assert not audit_events("session.revoke") and not audit_events("session.revoke_all")
     assert browse.get("/api/v1/me", headers=bearer(live.token)).status_code == 200
 
 

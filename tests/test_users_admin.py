@@ -9,7 +9,9 @@ from app.extensions import db
 from app.models import User, UserSession
 from app.services.users import create_user, deactivate_user
 from app.sessions import create_session
-from tests.users_helpers import another_browser, app_session, bearer, csrf_from, events, sso_sign_in
+from tests.helpers.audit import audit_events
+from tests.helpers.signin import sso_sign_in
+from tests.helpers.web import another_browser, app_session, bearer, csrf_from
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_admin_creates_a_user_and_it_is_audited(admin_client, acme):
     assert response.status_code == 302
     user = _user("new.person@acme.example")
     assert user.account_id == acme["account"].id and user.role_list == ["agent"] and user.name == "New Person"
-    event = events("user.create")[-1]
+    event = audit_events("user.create")[-1]
     assert event.subject_email == "new.person@acme.example" and event.actor == "admin@acme.example"
 
 
@@ -135,7 +137,7 @@ def test_edit_name_and_roles_is_audited_and_keeps_staff_roles(admin_client, acme
     assert response.status_code == 302
     helper = _user("helper@acme.example")
     assert helper.name == "Helpful" and helper.role_list == ["admin", "agent", "support"]
-    event = events("user.update")[-1]
+    event = audit_events("user.update")[-1]
     assert event.details["before"] == {"name": "", "roles": ["agent", "support"]}
     assert event.details["after"]["roles"] == ["admin", "agent", "support"]
 
@@ -143,7 +145,7 @@ def test_edit_name_and_roles_is_audited_and_keeps_staff_roles(admin_client, acme
         f"/admin/users/{helper.id}", data={"csrf_token": token, "name": "Helpful", "roles": ["admin", "agent"]}
     )
     assert again.status_code == 302
-    assert len(events("user.update")) == 1  # nothing changed, nothing audited
+    assert len(audit_events("user.update")) == 1  # nothing changed, nothing audited
 
 
 def test_admin_cannot_lock_themselves_out(admin_client, acme):
@@ -189,7 +191,7 @@ def test_deactivate_asks_first_then_logs_the_user_out_everywhere(app, admin_clie
     assert {s.revoked_reason for s in db.session.query(UserSession).filter_by(user_id=colleague.id)} == {
         "user_deactivated"
     }
-    event = events("user.deactivate")[-1]
+    event = audit_events("user.deactivate")[-1]
     assert event.details == {"sessions_revoked": 2} and event.actor == "admin@acme.example"
 
 
@@ -200,7 +202,7 @@ def test_reactivate(admin_client, acme):
     token = csrf_from(admin_client, f"/admin/users/{agent.id}")
     assert admin_client.post(f"/admin/users/{agent.id}/reactivate", data={"csrf_token": token}).status_code == 302
     assert _user("agent@acme.example").status == "active"
-    assert events("user.reactivate")[-1].actor == "admin@acme.example"
+    assert audit_events("user.reactivate")[-1].actor == "admin@acme.example"
 
 
 def test_delete_needs_the_tick_box_then_deletes_and_revokes(app, admin_client, acme):
@@ -217,7 +219,7 @@ def test_delete_needs_the_tick_box_then_deletes_and_revokes(app, admin_client, a
     assert another_browser(app).get("/api/v1/me", headers=bearer(mobile.token)).status_code == 401
     session = db.session.get(UserSession, mobile.session.id)
     assert session.user_id is None and session.revoked_reason == "user_deleted"
-    assert events("user.delete")[-1].details == {"sessions_revoked": 1}
+    assert audit_events("user.delete")[-1].details == {"sessions_revoked": 1}
 
 
 def test_another_accounts_user_is_404_everywhere(admin_client, make_account, make_user):

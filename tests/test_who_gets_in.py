@@ -9,7 +9,7 @@ from app.models import AuditEvent, UserSession
 from app.saml.urls import sp_values
 from app.services.signin import email_from_assertion
 from app.services.users import deactivate_user, normalise_email
-from tests.conftest import post_acs, start_sso
+from tests.helpers.signin import post_acs, start_sso
 
 
 def refusal_code(response) -> str:

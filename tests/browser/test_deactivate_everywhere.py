@@ -8,8 +8,7 @@ import pytest
 from app.demo_idp.setup import ensure_demo
 from app.extensions import db
 from app.services.users import create_user
-from tests.conftest import screenshot
-from tests.users_helpers import demo_sign_in
+from tests.helpers.browser import demo_sign_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.demo_idp.setup import ensure_demo
 from app.extensions import db
-from tests.conftest import screenshot
+from tests.helpers.browser import screenshot
 
 pytestmark = pytest.mark.browser
 

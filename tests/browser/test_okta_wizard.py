@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from app.extensions import db
 from app.models import Account
 from app.services.users import create_user
-from tests.conftest import screenshot
+from tests.helpers.browser import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,48 @@
+"""The SP-initiated SAML sign-in, step by step, through the signing test IdP."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from app.models import IdpConnection
+from app.saml.urls import sp_values
+from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
+
+
+def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
+    """GET /sso/start as a browser would; return the AuthnRequest ID the IdP received."""
+    query = {"email": email}
+    if next_path:
+        query["next"] = next_path
+    response = client.get("/sso/start", query_string=query)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.location.startswith(IDP_SSO_URL)
+    return authn_request_from_location(response.location).get("ID")
+
+
+def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str, **form: str) -> TestResponse:
+    """POST a SAMLResponse to the connection's ACS, as the IdP's auto-submitting form does."""
+    return client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+
+
+def sso_response(
+    client: FlaskClient, idp: TestIdP, connection: IdpConnection, email: str, **response_kwargs: object
+) -> TestResponse:
+    """Run the whole SP-initiated flow for ``email``; return the ACS response, whatever it is."""
+    request_id = start_sso(client, email)
+    saml = idp.response(sp_values(connection).as_dict(), email=email, request_id=request_id, **response_kwargs)
+    return post_acs(client, connection, saml)
+
+
+def sso_sign_in(client: FlaskClient, idp: TestIdP, connection: IdpConnection, email: str) -> None:
+    """The whole SP-initiated SAML sign-in for ``email`` in ``client``; it must succeed."""
+    response = sso_response(client, idp, connection, email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def start_test_sign_in(client: FlaskClient, connection: IdpConnection, csrf: str) -> str:
+    """Press "Sign in at <IdP> now" on the setup page; return the AuthnRequest ID the IdP receives."""
+    response = client.post(f"/setup/connections/{connection.id}/test", data={"csrf_token": csrf})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return authn_request_from_location(response.location).get("ID")
