@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TextIO, cast
 
 from flask import Flask, Response, request
 from flask.logging import wsgi_errors_stream
@@ -38,7 +38,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
 #: One handler for the ``app`` logger, shared by every app built in this process (tests build many).
 #: ``wsgi_errors_stream`` is the request's ``wsgi.errors`` (gunicorn's error log) or the current
 #: ``sys.stderr``, looked up on each write.
-LOG_HANDLER = logging.StreamHandler(wsgi_errors_stream)
+LOG_HANDLER = logging.StreamHandler(cast(TextIO, wsgi_errors_stream))
 LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
@@ -67,7 +67,7 @@ def configure_proxy(app: Flask) -> None:
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def configure_saml() -> None:

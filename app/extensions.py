@@ -1,5 +1,7 @@
 """Flask extensions, created unbound here and bound to the app in ``create_app``."""
 
+from typing import TYPE_CHECKING
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +27,13 @@ class Base(DeclarativeBase):
 
 #: Objects stay readable after commit: views commit, then render what they just wrote.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+if TYPE_CHECKING:
+    #: What models subclass. For the type checker it is the declarative base (which it
+    #: understands); at run time Flask-SQLAlchemy's ``db.Model`` built on that base.
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -11,7 +11,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 def _lint_imports() -> subprocess.CompletedProcess[str]:
     command = Path(sys.executable).with_name("lint-imports")
     executable = str(command) if command.exists() else shutil.which("lint-imports")

@@ -56,13 +56,13 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
     """Revoke one session, or every session of a user."""
     if bool(session_id) == bool(email):
         raise CommandError("REVOKE_TARGET", "give exactly one of --id or --user")
-    if session_id:
-        session = db.session.get(UserSession, session_id) if 0 < session_id <= MAX_ID else None
+    if email:
+        revoked = revoke_sessions_for_user(get_user(email), "revoked_by_operator")
+    else:
+        session = db.session.get(UserSession, session_id) if session_id and 0 < session_id <= MAX_ID else None
         if session is None:
             raise CommandError("SESSION_NOT_FOUND", f"no session {session_id}")
         revoked = int(revoke_session(session, "revoked_by_operator"))
-    else:
-        revoked = revoke_sessions_for_user(get_user(email), "revoked_by_operator")
     db.session.commit()
     emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
 

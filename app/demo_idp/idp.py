@@ -134,8 +134,10 @@ def sign_element(
     sign_method, digest_method = SIGN_METHODS[algorithm]
     signature = xmlsec.template.create(element, xmlsec.constants.TransformExclC14N, sign_method, ns="ds")
     issuer = element.find(f"{{{SAML}}}Issuer")
+    if issuer is None:
+        raise ValueError("the element to sign has no Issuer to put the signature after")
     issuer.addnext(signature)
-    reference = xmlsec.template.add_reference(signature, digest_method, uri="#" + element.get("ID"))
+    reference = xmlsec.template.add_reference(signature, digest_method, uri=f"#{element.get('ID')}")
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     c14n = xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     if inclusive_prefixes:

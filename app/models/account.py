@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.timeutil import utcnow
 
 
-class Account(db.Model):
+class Account(Model):
     """A customer company: it owns users and IdP connections."""
 
     __tablename__ = "accounts"

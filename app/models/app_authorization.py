@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.timeutil import utcnow
 
 
-class AppAuthorizationRequest(db.Model):
+class AppAuthorizationRequest(Model):
     """An app's checked request to sign a user in, waiting for the SAML sign-in it started.
 
     The pending AuthnRequest names it in its ``purpose`` (``app:<id>``); the ACS reads it back to
@@ -35,7 +35,7 @@ class AppAuthorizationRequest(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
-class AppAuthorizationCode(db.Model):
+class AppAuthorizationCode(Model):
     """A one-time code given to an app after sign-in, exchanged once for an app session."""
 
     __tablename__ = "app_authorization_codes"

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.timeutil import utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what to whom, when, with what outcome.
 
     Ids are kept as plain numbers, not foreign keys: the trail must outlive the rows it names.

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.account import Account
 from app.timeutil import utcnow
 
@@ -18,7 +18,7 @@ ENABLED = "enabled"
 STATUSES = (DRAFT, TESTED, ENABLED)
 
 
-class IdpConnection(db.Model):
+class IdpConnection(Model):
     """One account's link to one IdP: an instance of an IdP plugin, with this customer's values."""
 
     __tablename__ = "idp_connections"
@@ -68,7 +68,7 @@ class IdpConnection(db.Model):
         return f"<IdpConnection {self.id} {self.plugin_key} account={self.account_id}>"
 
 
-class IdpCertificate(db.Model):
+class IdpCertificate(Model):
     """One of the IdP's signing certificates; several coexist during a rollover."""
 
     __tablename__ = "idp_certificates"

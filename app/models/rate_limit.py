@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class RateLimitCounter(db.Model):
+class RateLimitCounter(Model):
     """Events of one kind for one key in one fixed time window (e.g. password failures of an
     email in the current 15 minutes). A counter is one row incremented atomically, so every
     worker sees the same count and the check never scans history; expired rows are purged."""

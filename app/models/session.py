@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.user import User
 from app.timeutil import utcnow
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A signed-in browser or app. The client holds a random token; only its hash is kept here."""
 
     __tablename__ = "sessions"
@@ -63,7 +63,7 @@ class UserSession(db.Model):
         return and_(cls.revoked_at.is_(None), cls.expires_at > now)
 
 
-class PendingRequest(db.Model):
+class PendingRequest(Model):
     """An AuthnRequest we sent and whose Response we still expect (checked against InResponseTo)."""
 
     __tablename__ = "pending_requests"
@@ -83,7 +83,7 @@ class PendingRequest(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
-class UsedAssertion(db.Model):
+class UsedAssertion(Model):
     """Replay cache: an assertion ID, per connection, that already signed someone in."""
 
     __tablename__ = "used_assertions"

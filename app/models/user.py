@@ -8,7 +8,7 @@ from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.account import Account
 from app.roles import apps_for_roles
 from app.timeutil import utcnow
@@ -17,7 +17,7 @@ ACTIVE = "active"
 DEACTIVATED = "deactivated"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person of one account. Created by admins or CSV import, never by the IdP."""
 
     __tablename__ = "users"

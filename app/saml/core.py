@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import current_app
 from lxml import etree
@@ -25,7 +26,7 @@ from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -303,11 +304,10 @@ def _check_envelope_and_subject(
         raise SignInError("SAML_EXPIRED", f"NotOnOrAfter {conditions_end.isoformat()} has passed")
 
     confirmations = [
-        node.find("saml:SubjectConfirmationData", NS)
+        data
         for node in assertion.findall("saml:Subject/saml:SubjectConfirmation", NS)
-        if node.get("Method") == BEARER
+        if node.get("Method") == BEARER and (data := node.find("saml:SubjectConfirmationData", NS)) is not None
     ]
-    confirmations = [node for node in confirmations if node is not None]
     if not confirmations:
         raise SignInError("SAML_RECIPIENT_MISMATCH", "no bearer SubjectConfirmationData")
     expected_irt = pending.id if pending else None
@@ -345,7 +345,7 @@ def _text(node: etree._Element | None) -> str | None:
     """
     if node is None:
         return None
-    return "".join(node.itertext()).strip()
+    return "".join(str(text) for text in node.itertext()).strip()
 
 
 def _read_assertion(
@@ -361,6 +361,8 @@ def _read_assertion(
     or the whole response, is covered by a verified signature.
     """
     assertion = document.find("saml:Assertion", NS)
+    if assertion is None:  # the library refuses this before, but say so rather than crash
+        raise SignInError("SAML_INVALID", "no Assertion in a response the library accepted")
     name_id = assertion.find("saml:Subject/saml:NameID", NS)
     statement = assertion.find("saml:AuthnStatement", NS)
     attributes: dict[str, list[str]] = {}
@@ -386,12 +388,13 @@ def _read_assertion(
 
 
 def _signature_facts(document: etree._Element) -> tuple[list[str], list[str]]:
-    elements, algorithms = [], []
+    elements: list[str] = []
+    algorithms: list[str] = []
     for signature in document.findall(".//ds:Signature", NS):
         parent = signature.getparent()
-        elements.append("response" if parent.tag.endswith("}Response") else "assertion")
+        elements.append("response" if parent is not None and parent.tag.endswith("}Response") else "assertion")
         method = signature.find("ds:SignedInfo/ds:SignatureMethod", NS)
-        uri = method.get("Algorithm") if method is not None else ""
+        uri = (method.get("Algorithm") if method is not None else None) or ""
         algorithms.append(SIGNATURE_SHORT_NAMES.get(uri, uri))
     return elements, algorithms
 
@@ -437,7 +440,7 @@ def consume_response(
 def _consume_pending(pending: PendingRequest) -> bool:
     """Delete the pending request; False when another worker already did (single use)."""
     result = db.session.execute(delete(PendingRequest).where(PendingRequest.id == pending.id))
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _validate(

@@ -158,7 +158,7 @@ def _refuse_private_host(host: str) -> None:
     except socket.gaierror:
         raise MetadataError("METADATA_URL_UNREACHABLE", f"The host {host} could not be found. Check the URL.") from None
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = ipaddress.ip_address(str(address).split("%")[0])
         if not ip.is_global:
             raise MetadataError(
                 "METADATA_URL_PRIVATE",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Any
 
 from lxml import etree
 
@@ -71,7 +72,7 @@ def parse_xml_safely(raw: bytes, *, what: str = "document") -> etree._Element:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
         raise ValueError(f"the {what} is not well-formed XML ({exc.msg})") from None
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise ValueError(f"the {what} contains a DOCTYPE declaration")
     return root

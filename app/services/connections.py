@@ -406,7 +406,7 @@ def preview_import(
 _MAX_LENGTHS = {"entity ID": 1024, "SSO URL": 2048, "logout URL": 2048}
 
 
-def read_idp_side(method: str, **given: str | bytes) -> ParsedMetadata:
+def read_idp_side(method: str, **given: Any) -> ParsedMetadata:
     """Read the IdP side the way the admin gave it; raises ``MetadataError`` with an actionable message."""
     idp = _read_idp_side(method, **given)
     for label, value in (("entity ID", idp.entity_id), ("SSO URL", idp.sso_url), ("logout URL", idp.slo_url or "")):

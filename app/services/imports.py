@@ -26,9 +26,10 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, NamedTuple
+from functools import partial
+from typing import IO, Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, select
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -301,6 +302,11 @@ def _email_in(emails: list[str]) -> ColumnElement[bool]:
     return User.email.in_(emails)
 
 
+def _same(change: RowChange) -> RowChange:
+    """A change already built: ``ImportReport.note`` takes a maker, so that rows not listed cost nothing."""
+    return change
+
+
 class _Importer:
     """One pass over one file for one account (see the module docstring)."""
 
@@ -475,7 +481,9 @@ class _Importer:
             user = existing.get(candidate.email)
             if user is None:
                 creates.append(candidate)
-                self.report.note(CREATE, lambda c=candidate: RowChange(c.line, c.email, c.name, c.roles))
+                self.report.note(
+                    CREATE, partial(RowChange, candidate.line, candidate.email, candidate.name, candidate.roles)
+                )
                 continue
             if user.account_id != self.account.id:
                 self.refuse(
@@ -491,19 +499,19 @@ class _Importer:
             staff = tuple(role for role in user.roles.split(",") if role in STAFF_ROLES)
             roles = tuple(sorted(set(candidate.roles) | set(staff)))
             if name == user.name and ",".join(roles) == user.roles:
-                self.report.note(UNCHANGED, lambda c=candidate, n=name, r=roles: RowChange(c.line, c.email, n, r))
+                self.report.note(UNCHANGED, partial(RowChange, candidate.line, candidate.email, name, roles))
                 continue
             before = {"name": user.name, "roles": [role for role in user.roles.split(",") if role]}
             change = RowChange(candidate.line, candidate.email, name, roles, before)
             updates.append((user.id, change))
-            self.report.note(UPDATE, lambda change=change: change)
+            self.report.note(UPDATE, partial(_same, change))
         if self.writing:
             self._write(creates, updates)
 
     def _write(self, creates: list[_Candidate], updates: list[tuple[int, RowChange]]) -> None:
         """One executemany INSERT and one executemany UPDATE (Core: no ORM object per row)."""
         now = utcnow()
-        users = User.__table__
+        users = cast(Table, User.__table__)
         if creates:
             db.session.execute(
                 users.insert(),
@@ -571,7 +579,7 @@ class _Importer:
             for row in missing:
                 self.report.note(
                     DEACTIVATE,
-                    lambda row=row: RowChange(0, row.email, row.name, tuple(r for r in row.roles.split(",") if r)),
+                    partial(RowChange, 0, row.email, row.name, tuple(r for r in row.roles.split(",") if r)),
                 )
             if self.writing and missing:
                 for user in db.session.scalars(select(User).where(User.id.in_([row.id for row in missing]))):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import CodedError
@@ -98,7 +98,7 @@ def keyset_page(
     if before is not None:
         newer = list(
             db.session.scalars(
-                query.where(key > tuple_(before.created_at, before.id))
+                query.where(key > tuple_(literal(before.created_at), literal(before.id)))
                 .order_by(created.asc(), ident.asc())
                 .limit(limit + 1)
             )
@@ -110,7 +110,7 @@ def keyset_page(
             newer=_cursor_of(rows[0]) if len(newer) > limit else None,
         )
     if after is not None:
-        query = query.where(key < tuple_(after.created_at, after.id))
+        query = query.where(key < tuple_(literal(after.created_at), literal(after.id)))
     older = list(db.session.scalars(query.order_by(created.desc(), ident.desc()).limit(limit + 1)))
     rows = older[:limit]
     return Page(

@@ -16,11 +16,11 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from werkzeug.datastructures import MultiDict
 
 from app import audit
@@ -368,7 +368,7 @@ def record_token_refusal(err: TokenError) -> None:
 def exchange_code(form: MultiDict[str, str], *, ip: str | None, user_agent: str | None) -> AppToken:
     """Exchange a one-time code for an app session (RFC 6749 4.1.3, RFC 7636 4.6); raise
     ``TokenError`` on any refusal. The caller commits, whatever the outcome."""
-    grant_type = _token_param(form, "grant_type")
+    grant_type = _token_param(form, "grant_type") or ""
     code = _token_param(form, "code") or ""
     redirect_uri = _token_param(form, "redirect_uri") or ""
     verifier = _token_param(form, "code_verifier") or ""
@@ -392,11 +392,14 @@ def exchange_code(form: MultiDict[str, str], *, ip: str | None, user_agent: str 
     now = utcnow()
     # Spend the code first, atomically: of two concurrent exchanges exactly one wins, everywhere.
     claimed = (
-        db.session.execute(
-            update(AppAuthorizationCode)
-            .where(AppAuthorizationCode.id == row.id, AppAuthorizationCode.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
+        cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(AppAuthorizationCode)
+                .where(AppAuthorizationCode.id == row.id, AppAuthorizationCode.used_at.is_(None))
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         == 1
     )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import cast
 
 from flask import current_app
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.errors import SignInError
@@ -37,7 +38,7 @@ def counter_key(kind: str, subject: str) -> str:
 def _upsert(key: str, window_start: dt.datetime, expires_at: dt.datetime) -> Insert:
     dialect = db.engine.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = RateLimitCounter.__table__
+    table = cast(Table, RateLimitCounter.__table__)
     statement = insert(table).values(key=key, window_start=window_start, count=1, expires_at=expires_at)
     return statement.on_conflict_do_update(
         index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1}

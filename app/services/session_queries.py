@@ -137,11 +137,13 @@ def _session_rows(sessions: list[UserSession], now: dt.datetime) -> list[Session
     """Attach email and account slug with one query each (not one per row)."""
     user_ids = {s.user_id for s in sessions if s.user_id is not None}
     account_ids = {s.account_id for s in sessions}
-    emails = (
-        dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    emails: dict[int, str] = (
+        dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).tuples().all())
+        if user_ids
+        else {}
     )
-    slugs = (
-        dict(db.session.execute(select(Account.id, Account.slug).where(Account.id.in_(account_ids))).all())
+    slugs: dict[int, str] = (
+        dict(db.session.execute(select(Account.id, Account.slug).where(Account.id.in_(account_ids))).tuples().all())
         if account_ids
         else {}
     )
@@ -169,6 +171,8 @@ def session_detail(session_id: int) -> SessionDetail | None:
     user = db.session.get(User, session.user_id) if session.user_id else None
     connection = db.session.get(IdpConnection, session.connection_id) if session.connection_id else None
     account = db.session.get(Account, session.account_id)
+    if account is None:  # deleted with its sessions (ON DELETE CASCADE) between the two reads
+        return None
     return SessionDetail(session, user, account, connection, session_state(session, utcnow()))
 
 

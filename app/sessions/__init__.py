@@ -10,9 +10,10 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -115,9 +116,7 @@ def _slide(session: UserSession, now: dt.datetime) -> None:
     expires_at = now + _lifetime()
     with db.engine.begin() as connection:
         connection.execute(
-            update(UserSession.__table__)
-            .where(UserSession.__table__.c.id == session.id)
-            .values(last_used_at=now, expires_at=expires_at)
+            update(UserSession).where(UserSession.id == session.id).values(last_used_at=now, expires_at=expires_at)
         )
     # Keep the identity map in step without marking the object dirty.
     set_committed_value(session, "last_used_at", now)
@@ -159,7 +158,7 @@ def revoke_sessions_for_user(
     result = db.session.execute(
         query.values(revoked_at=utcnow(), revoked_reason=reason).execution_options(synchronize_session="fetch")
     )
-    revoked = result.rowcount
+    revoked = cast(CursorResult[Any], result).rowcount
     audit.record(
         "session.revoke_all",
         account_id=user.account_id,

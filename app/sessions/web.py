@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Request, Response, current_app, g, jsonify, redirect, request, url_for
+from flask import Flask, Request, current_app, g, jsonify, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from app.extensions import login_manager
 from app.models import User, UserSession
@@ -82,6 +83,14 @@ def current_session() -> UserSession | None:
     return getattr(g, "user_session", None)
 
 
+def required_session() -> UserSession:
+    """The live session of a request that ``login_required`` let through."""
+    session = current_session()
+    if session is None:
+        raise RuntimeError("required_session() called outside a signed-in request")
+    return session
+
+
 def load_user_from_request(req: Request) -> User | None:
     """flask-login request loader: bearer tokens are app sessions, cookies are portal sessions."""
     if "Authorization" in req.headers:
@@ -91,7 +100,7 @@ def load_user_from_request(req: Request) -> User | None:
     else:
         session = find_live_session(req.cookies.get(session_cookie_name()), app_name="portal")
     # Roles are checked on every request: a user who lost the role for this app is out at once.
-    if session is None or session.app not in session.user.apps:
+    if session is None or session.user is None or session.app not in session.user.apps:
         return None
     g.user_session = session
     return session.user

@@ -6,13 +6,14 @@ Authorization header, which a browser never adds by itself; cookies are read onl
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db, login_manager
 from app.services.native_apps import TokenError, exchange_code, record_token_refusal, revoke_app_session
-from app.sessions.web import current_session
+from app.sessions.web import required_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -22,7 +23,7 @@ csrf.exempt(bp)
 @login_required
 def me() -> Response:
     """Who this session belongs to: 200 for a live session, else 401."""
-    session = current_session()
+    session = required_session()
     return jsonify(
         email=current_user.email,
         name=current_user.name,
@@ -72,6 +73,6 @@ def logout() -> Response:
     """
     if "Authorization" not in request.headers or not current_user.is_authenticated:
         return login_manager.unauthorized()
-    revoke_app_session(current_session())
+    revoke_app_session(required_session())
     db.session.commit()
     return Response(status=204)

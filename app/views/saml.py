@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 from app.errors import SignInError
 from app.extensions import csrf, db
@@ -84,10 +85,12 @@ def _test_result(verified: VerifiedAssertion) -> Response:
     return redirect(url_for("setup.test_result", connection_id=verified.connection.id, event_id=event.id))
 
 
-def _test_failure(connection_id: int, err: SignInError) -> Response:
+def _test_failure(connection_id: int, err: SignInError) -> Response | tuple[str, int]:
     """A failed test sign-in goes to the result page with the reason and the plugin's hint."""
     db.session.rollback()
     connection = db.session.get(IdpConnection, connection_id)
+    if connection is None:  # deleted while its test was under way: an ordinary refusal
+        return refuse(err, action="signin.sso", connection_id=connection_id)
     event = record_test_failure(connection, err)
     db.session.commit()
     return redirect(url_for("setup.test_result", connection_id=connection_id, event_id=event.id))

@@ -9,6 +9,8 @@ objects answer 404, so that their existence is not revealed. SAML work goes thro
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -59,6 +61,7 @@ from app.services.setup_wizard import (
 )
 from app.sessions.web import browser_binding, set_binding_cookie
 from app.views.access import role_required
+from app.views.forms import Form
 from app.views.setup_forms import (
     ConfirmActionForm,
     ConfirmImportForm,
@@ -229,15 +232,34 @@ def walkthrough(connection_id: int) -> tuple[str, int]:
     return _render_connection_page("setup/walkthrough.html", connection, steps=list(zip(steps, fixed, strict=True)))
 
 
-def _import_forms(submitted: str | None = None) -> dict[str, object]:
-    """The four import forms; only the submitted one reads the request."""
-    classes = {"file": MetadataFileForm, "paste": MetadataPasteForm, "url": MetadataUrlForm, "manual": ManualIdpForm}
-    return {method: cls() if method == submitted else cls(formdata=None) for method, cls in classes.items()}
+_F = TypeVar("_F", bound=Form)
+
+
+@dataclass(frozen=True)
+class ImportForms:
+    """The four ways to give the IdP side, one form each; only the submitted one reads the request."""
+
+    file: MetadataFileForm
+    paste: MetadataPasteForm
+    url: MetadataUrlForm
+    manual: ManualIdpForm
+
+    @classmethod
+    def build(cls, submitted: str | None = None) -> ImportForms:
+        def form(method: str, form_class: type[_F]) -> _F:
+            return form_class() if method == submitted else form_class(formdata=None)
+
+        return cls(
+            form("file", MetadataFileForm),
+            form("paste", MetadataPasteForm),
+            form("url", MetadataUrlForm),
+            form("manual", ManualIdpForm),
+        )
 
 
 def _render_import(
     connection: IdpConnection,
-    forms: dict[str, object],
+    forms: ImportForms,
     *,
     method: str | None = None,
     error: MetadataError | None = None,
@@ -261,9 +283,9 @@ def _render_import(
 def import_idp(connection_id: int) -> tuple[str, int]:
     """Step 3: give us the IdP side: metadata file, pasted XML, metadata URL, or typed in."""
     connection = _connection_or_404(connection_id)
-    forms = _import_forms()
+    forms = ImportForms.build()
     if connection.idp_metadata_url:
-        forms["url"].metadata_url.data = connection.idp_metadata_url
+        forms.url.metadata_url.data = connection.idp_metadata_url
     return _render_import(connection, forms)
 
 
@@ -274,8 +296,8 @@ def import_read(connection_id: int, method: str) -> tuple[str, int]:
     connection = _connection_or_404(connection_id)
     if method not in IMPORT_METHODS:
         abort(404)
-    forms = _import_forms(method)
-    form = forms[method]
+    forms = ImportForms.build(method)
+    form: Form = getattr(forms, method)
     if not form.validate():
         errors = "; ".join(message for messages in form.errors.values() for message in messages)
         return _render_import(
@@ -285,24 +307,24 @@ def import_read(connection_id: int, method: str) -> tuple[str, int]:
             status=UNPROCESSABLE,
             error=MetadataError("FORM_INVALID", errors or "Check the form and send it again."),
         )
-    url = (form.metadata_url.data or "").strip() if method == "url" else None
+    url = (forms.url.metadata_url.data or "").strip() if method == "url" else None
     try:
         if method == "file":
-            upload = form.metadata_file.data
+            upload = forms.file.metadata_file.data
             # One byte more than the cap, so that an oversized file is refused without reading it all.
             raw = upload.stream.read(MAX_METADATA_BYTES + 1) if upload else b""
             idp = read_idp_side("file", raw=raw)
         elif method == "paste":
-            idp = read_idp_side("paste", raw=form.metadata_xml.data or "")
+            idp = read_idp_side("paste", raw=forms.paste.metadata_xml.data or "")
         elif method == "url":
             idp = read_idp_side("url", url=url)
         else:
             idp = read_idp_side(
                 "manual",
-                entity_id=form.entity_id.data or "",
-                sso_url=form.sso_url.data or "",
-                slo_url=form.slo_url.data or "",
-                certificate=form.certificate.data or "",
+                entity_id=forms.manual.entity_id.data or "",
+                sso_url=forms.manual.sso_url.data or "",
+                slo_url=forms.manual.slo_url.data or "",
+                certificate=forms.manual.certificate.data or "",
             )
     except MetadataError as err:
         db.session.rollback()
