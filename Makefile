@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
-HOST ?= 127.0.0.1
+HOST ?= localhost
 PORT ?= 5000
 
 .PHONY: run test test-postgres lint bench browser clean

@@ -119,6 +119,8 @@ class DevelopmentConfig(Config):
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-not-for-production")
     DEMO_IDP = True
     METADATA_FETCH_ALLOW_INSECURE = True
+    #: Send requests for any other host (127.0.0.1 when BASE_URL says localhost) to BASE_URL's.
+    CANONICAL_HOST_REDIRECT = True
 
 
 class TestingConfig(Config):

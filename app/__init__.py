@@ -25,6 +25,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     configure_logging(app)
     configure_proxy(app)
     configure_saml()
+    configure_canonical_host(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_security_headers(app)
@@ -68,6 +69,13 @@ def configure_proxy(app: Flask) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def configure_canonical_host(app: Flask) -> None:
+    """Development: other host names go to BASE_URL's, before anything else (CSRF included) runs."""
+    from app.views import hosts
+
+    hosts.init_app(app)
 
 
 def configure_saml() -> None:
