@@ -77,8 +77,11 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper()
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
-    #: Metadata URLs must be https, and must not resolve to private addresses.
+    #: Metadata URLs and the IdP's SSO / SLO URLs must be https, and metadata must not come from a
+    #: private address. Development turns this on (http, the demo IdP on localhost).
     METADATA_FETCH_ALLOW_INSECURE = False
+    #: A metadata fetch (name lookup, connect, TLS, headers and body together) ends after this long.
+    METADATA_FETCH_DEADLINE_SECONDS = float(os.environ.get("METADATA_FETCH_DEADLINE_SECONDS", "10"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the Flask session cookie
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 

@@ -17,6 +17,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from flask import current_app
 from lxml import etree
@@ -210,6 +211,11 @@ def start_login(
     The caller commits. ``browser_binding`` is the random value of this browser's binding cookie:
     the response is accepted only from the browser that started the sign-in.
     """
+    if urlsplit(connection.idp_sso_url).scheme.lower() not in ("https", "http"):
+        # Rows stored before metadata URLs were checked may hold a javascript: or data: URL.
+        raise SignInError(
+            "IDP_SSO_URL_INVALID", f"the connection's SSO URL {connection.idp_sso_url[:80]!r} is not http(s)"
+        )
     settings = saml_settings(connection)
     authn_request = OneLogin_Saml2_Authn_Request(settings, force_authn=purpose == "test")
     request_id = authn_request.get_id()

@@ -25,6 +25,7 @@ from app.saml import (
     MetadataError,
     ParsedMetadata,
     certificate_warnings,
+    check_idp_url,
     expiry_state,
     fetch_metadata,
     generate_key_pair,
@@ -53,20 +54,32 @@ class ConnectionChangeError(CodedError):
 
 
 def manual_metadata(
-    entity_id: str, sso_url: str, certificate_pems: list[str], slo_url: str | None = None
+    entity_id: str,
+    sso_url: str,
+    certificate_pems: list[str],
+    slo_url: str | None = None,
+    *,
+    allow_http: bool | None = None,
 ) -> ParsedMetadata:
-    """The IdP side typed in by hand, checked like metadata."""
-    entity_id, sso_url = entity_id.strip(), sso_url.strip()
+    """The IdP side typed in by hand, checked like metadata (https endpoints; http only in
+    development, where ``METADATA_FETCH_ALLOW_INSECURE`` is on)."""
+    if allow_http is None:
+        allow_http = _allow_insecure()
+    entity_id, sso_url, slo_url = entity_id.strip(), sso_url.strip(), (slo_url or "").strip() or None
     if not entity_id:
         raise MetadataError("MANUAL_NO_ENTITY_ID", "Enter the IdP's entity ID (also called Issuer).")
-    if not sso_url.startswith(("https://", "http://")):
-        raise MetadataError("MANUAL_BAD_SSO_URL", "Enter the IdP's SSO URL, starting with https://.")
+    check_idp_url(sso_url, "MANUAL_BAD_SSO_URL", "SSO URL", allow_http=allow_http)
+    if slo_url:
+        check_idp_url(slo_url, "MANUAL_BAD_SLO_URL", "logout URL", allow_http=allow_http)
     if not any(pem.strip() for pem in certificate_pems):
         raise MetadataError("MANUAL_NO_CERTIFICATE", "Paste the IdP's signing certificate (X.509, PEM or base64).")
     certificates = read_certificates([pem for pem in certificate_pems if pem.strip()])
-    return ParsedMetadata(
-        entity_id, sso_url, (slo_url or "").strip() or None, certificates, certificate_warnings(certificates)
-    )
+    return ParsedMetadata(entity_id, sso_url, slo_url, certificates, certificate_warnings(certificates))
+
+
+def _allow_insecure() -> bool:
+    """Development only: http metadata URLs and IdP endpoints, metadata from private addresses."""
+    return bool(current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
 
 
 def add_certificates(connection: IdpConnection, certificates: list[CertificateInfo]) -> int:
@@ -435,17 +448,21 @@ def _read_idp_side(
                 "METADATA_TOO_LARGE",
                 f"The metadata is larger than {MAX_METADATA_BYTES // 1024} KB; use the metadata of this one application, not a federation file.",
             )
-        return parse_idp_metadata(raw)
+        return parse_idp_metadata(raw, allow_http=_allow_insecure())
     if method == "url":
         try:
-            body = fetch_metadata(url, allow_insecure=current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
+            body = fetch_metadata(
+                url,
+                allow_insecure=_allow_insecure(),
+                deadline_seconds=current_app.config["METADATA_FETCH_DEADLINE_SECONDS"],
+            )
         except MetadataError:
             raise
         except ValueError:  # urlsplit and IDNA refuse some malformed URLs ("https://[::1/x") with ValueError
             raise MetadataError(
                 "METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://."
             ) from None
-        return parse_idp_metadata(body)
+        return parse_idp_metadata(body, allow_http=_allow_insecure())
     if method == "manual":
         return manual_metadata(entity_id, sso_url, [certificate], slo_url or None)
     raise MetadataError("IMPORT_METHOD_UNKNOWN", f"Choose how to import: {', '.join(IMPORT_METHODS)}.")
