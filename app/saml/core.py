@@ -171,7 +171,8 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
             },
             "NameIDFormat": options.nameid_format,
             "x509cert": pem_body(connection.sp_certificate),
-            "privateKey": connection.sp_private_key,
+            # Decrypted here only; saml_settings caches the result per connection state.
+            "privateKey": connection.sp_private_key_pem(),
         },
         "idp": idp,
         "security": {

@@ -9,13 +9,14 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
+from app.key_encryption import is_plaintext, reencrypt_private_key
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
@@ -115,12 +116,12 @@ def create_connection(
         account_id=account.id,
         plugin_key=plugin_key,
         name=name or PLUGINS_BY_KEY[plugin_key].display_name,
-        sp_private_key=key_pem,
         sp_certificate=cert_pem,
         status=DRAFT,
         settings={},
         idp_metadata_url=metadata_url,
     )
+    connection.set_sp_private_key(key_pem)
     db.session.add(connection)
     if idp is not None:
         apply_idp_side(connection, idp)
@@ -573,3 +574,45 @@ def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMet
         data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates)
     )
     return idp, data["method"], data["url"]
+
+
+@dataclass(frozen=True)
+class KeyRotationResult:
+    """What ``flask keys rotate`` did."""
+
+    #: Keys re-encrypted under the keyring's first key.
+    reencrypted: int
+    #: Of those, keys that were still stored in plain text (written before encryption at rest).
+    were_plaintext: int
+
+
+def rotate_sp_key_encryption(*, actor: str | None = None, batch_size: int = 200) -> KeyRotationResult:
+    """Re-encrypt every SP private key with the first key of SP_KEY_ENCRYPTION_KEY; plain-text rows
+    are encrypted. The caller commits (all or nothing: a key no keyring entry opens stops the run).
+
+    ``updated_at`` is left alone: the key itself does not change, so neither does the connection.
+    """
+    reencrypted = were_plaintext = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(IdpConnection.id, IdpConnection.sp_private_key_encrypted)
+            .where(IdpConnection.id > last_id)
+            .order_by(IdpConnection.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        for connection_id, stored in rows:
+            new_value = reencrypt_private_key(stored, owner=f"IdP connection {connection_id}")
+            db.session.execute(
+                update(IdpConnection)
+                .where(IdpConnection.id == connection_id)
+                .values(sp_private_key_encrypted=new_value, updated_at=IdpConnection.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+            reencrypted += 1
+            were_plaintext += int(is_plaintext(stored))
+        last_id = rows[-1][0]
+    audit.record("sp_keys.rotate", actor=actor, details={"reencrypted": reencrypted, "were_plaintext": were_plaintext})
+    return KeyRotationResult(reencrypted, were_plaintext)
