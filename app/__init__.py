@@ -23,9 +23,9 @@ def create_app(config: type[Config] | None = None) -> Flask:
     settings = config or config_for_env()
     app.config.from_object(settings)
     settings.validate(app.config)
-    configure_files(app)
 
     configure_logging(app)
+    configure_files(app)
     configure_proxy(app)
     configure_saml()
     configure_extensions(app)

@@ -254,6 +254,15 @@ def test_the_deadline_setting_bounds_an_import_from_the_wizard(app, make_account
     assert audit_events("connection.import", connection)[0].error_code == "METADATA_URL_UNREACHABLE"
 
 
+def test_a_slow_name_server_is_cut_off_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: time.sleep(3) or [])
+    started = time.monotonic()
+    with pytest.raises(MetadataError) as refused:
+        fetch_metadata("https://slow-dns.example.com/metadata", deadline_seconds=0.5)
+    assert refused.value.code == "METADATA_URL_UNREACHABLE"
+    assert time.monotonic() - started < 1.0
+
+
 # --- addresses ----------------------------------------------------------------------------------
 
 

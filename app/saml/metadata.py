@@ -8,9 +8,11 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from app.errors import CodedError
@@ -298,12 +300,35 @@ def _parse_url(url: str, *, allow_insecure: bool) -> _Target:
     return _Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), target)
 
 
-def _resolve(target: _Target, *, allow_insecure: bool) -> list[str]:
+def _lookup(target: _Target, deadline: _Deadline) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` within the deadline. The system resolver has no time-out of its own that we
+    control (a slow name server can take tens of seconds), so it runs in a daemon thread that is
+    abandoned at the deadline; it ends when the resolver gives up."""
+    infos: list[list[tuple[Any, ...]]] = []
+    errors: list[Exception] = []
+
+    def lookup() -> None:
+        try:
+            infos.append(
+                socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+            )
+        except (OSError, UnicodeError) as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=lookup, name="metadata-dns", daemon=True)
+    thread.start()
+    thread.join(deadline.remaining())
+    if infos:
+        return infos[0]
+    raise errors[0] if errors else TimeoutError(f"no DNS answer within {deadline.seconds} s")
+
+
+def _resolve(target: _Target, deadline: _Deadline, *, allow_insecure: bool) -> list[str]:
     """Resolve the host once and check every address; the connection goes to these addresses only."""
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = _lookup(target, deadline)
     except (OSError, UnicodeError) as exc:
-        log.info("metadata fetch: %s did not resolve (%s)", target.host, exc)
+        log.warning("metadata fetch: %s did not resolve (%s: %s)", target.host, type(exc).__name__, exc)
         raise MetadataError("METADATA_URL_UNREACHABLE", UNREACHABLE_MESSAGE) from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allow_insecure:
@@ -366,7 +391,7 @@ def fetch_metadata(
     """
     target = _parse_url(url, allow_insecure=allow_insecure)
     deadline = _Deadline(deadline_seconds)
-    addresses = _resolve(target, allow_insecure=allow_insecure)
+    addresses = _resolve(target, deadline, allow_insecure=allow_insecure)
     sock: socket.socket | None = None
     try:
         sock = _connect(target, addresses, deadline)
