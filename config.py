@@ -9,10 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Fixed secrets that are fine on a laptop and in tests, and refused by production settings.
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+TESTING_SECRET_KEY = "testing-secret-key"
+#: A Fernet key (base64 of "development-only-SP-key-wrapping"), for development and tests only.
+DEV_SP_KEY_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1TUC1rZXktd3JhcHBpbmc="
+#: Hosts an http:// BASE_URL may name under production settings with ALLOW_INSECURE_BASE_URL=1.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigError(RuntimeError):
@@ -38,7 +46,17 @@ class Config:
 
     ENV_NAME = "production"
     SECRET_KEY = os.environ.get("SECRET_KEY")
+    #: As given; production refuses to start without it (the SQLite default is for development).
+    DATABASE_URL = os.environ.get("DATABASE_URL", "")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    #: Fernet keys that encrypt the SP private keys in the database, comma-separated, newest first:
+    #: the first encrypts, all decrypt (rotation: prepend a new key, run `flask keys rotate`, then
+    #: drop the old one). Generate one with
+    #: `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`.
+    SP_KEY_ENCRYPTION_KEY = os.environ.get("SP_KEY_ENCRYPTION_KEY", "")
+    #: Production settings with an http://localhost BASE_URL, for a production-like run on one
+    #: machine (`make serve`). Never on a server: cookies lose their Secure flag.
+    ALLOW_INSECURE_BASE_URL = os.environ.get("ALLOW_INSECURE_BASE_URL", "").lower() in ("1", "true", "yes")
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
     #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
     #: Destination checks) are built from it, never from the Host header.
@@ -69,7 +87,9 @@ class Config:
     #: How long an app's one-time authorization code may wait for its exchange.
     APP_CODE_LIFETIME_SECONDS = int(os.environ.get("APP_CODE_LIFETIME_SECONDS", "60"))
     #: How many reverse proxies (TLS terminators, load balancers) stand in front of the app and
-    #: set X-Forwarded-For / X-Forwarded-Proto. 0 trusts none of those headers.
+    #: set X-Forwarded-For / X-Forwarded-Proto. 0 trusts none of those headers. Behind one proxy
+    #: (nginx, a load balancer) set 1: the app logs a warning once per process when requests carry
+    #: these headers while it is 0, or arrive over http while BASE_URL is https.
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     #: Level of the ``app`` logger (DEBUG, INFO, WARNING, ERROR). Unset: INFO for the server,
     #: WARNING for our ``flask`` commands and for alembic during ``flask db upgrade``, so that a
@@ -77,8 +97,11 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper()
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
-    #: Metadata URLs must be https, and must not resolve to private addresses.
+    #: Metadata URLs and the IdP's SSO / SLO URLs must be https, and metadata must not come from a
+    #: private address. Development turns this on (http, the demo IdP on localhost).
     METADATA_FETCH_ALLOW_INSECURE = False
+    #: A metadata fetch (name lookup, connect, TLS, headers and body together) ends after this long.
+    METADATA_FETCH_DEADLINE_SECONDS = float(os.environ.get("METADATA_FETCH_DEADLINE_SECONDS", "10"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the Flask session cookie
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
@@ -99,6 +122,15 @@ class Config:
             raise ConfigError(f"LOG_LEVEL={config['LOG_LEVEL']}: use one of {', '.join(LOG_LEVELS)}.")
         if not config["BASE_URL"].startswith(("http://", "https://")):
             raise ConfigError("BASE_URL must start with https:// (or http:// in development).")
+        from app.key_encryption import parse_keyring
+
+        try:
+            parse_keyring(config["SP_KEY_ENCRYPTION_KEY"])
+        except ValueError as exc:
+            raise ConfigError(
+                f"SP_KEY_ENCRYPTION_KEY: {exc}. Generate a key with `python -c 'from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())'`."
+            ) from None
         for uri in config["APP_MOBILE_REDIRECT_URIS"]:
             scheme, colon, _rest = uri.partition(":")
             if not colon or "." not in scheme or scheme.lower() in ("http", "https") or "#" in uri:
@@ -111,12 +143,60 @@ class Config:
 class ProductionConfig(Config):
     """Gunicorn behind a TLS proxy, PostgreSQL."""
 
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Also refuse what is fine on a laptop but unsafe on a server; each message says what to set."""
+        super().validate(config)
+        secret = str(config["SECRET_KEY"])
+        if secret in (DEV_SECRET_KEY, TESTING_SECRET_KEY):
+            raise ConfigError(
+                "SECRET_KEY is the development key, which is public. Set SECRET_KEY to a long random value, "
+                "e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        if len(secret.encode()) < 32:
+            raise ConfigError(
+                f"SECRET_KEY is {len(secret.encode())} bytes long; use at least 32 random bytes, "
+                "e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        base_url = config["BASE_URL"]
+        if not base_url.startswith("https://"):
+            host = (urlsplit(base_url).hostname or "").lower()
+            if not (config["ALLOW_INSECURE_BASE_URL"] and host in LOOPBACK_HOSTS):
+                raise ConfigError(
+                    f"BASE_URL={base_url} must start with https:// in production: IdPs post sign-ins to it and "
+                    "the session cookies are Secure. Put the portal behind TLS and set BASE_URL=https://... "
+                    "(For a production-like run on this machine only: ALLOW_INSECURE_BASE_URL=1 with "
+                    "BASE_URL=http://localhost:PORT.)"
+                )
+        if config.get("DEBUG"):
+            raise ConfigError(
+                "Debug mode is on (FLASK_DEBUG): it shows tracebacks and a debugger to anyone. "
+                "Unset FLASK_DEBUG (or `--debug`) in production."
+            )
+        if not config.get("DATABASE_URL") and config["SQLALCHEMY_DATABASE_URI"] == database_url(None):
+            raise ConfigError(
+                "DATABASE_URL is not set. Production needs the PostgreSQL database every worker shares, "
+                "e.g. DATABASE_URL=postgresql://portal@db.internal/portal (SQLite under instance/ is for development)."
+            )
+        if not config["SP_KEY_ENCRYPTION_KEY"]:
+            raise ConfigError(
+                "SP_KEY_ENCRYPTION_KEY is not set: it encrypts the SP private keys in the database. Generate one "
+                "with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` "
+                "and keep it outside the database backups."
+            )
+        if config["SP_KEY_ENCRYPTION_KEY"].split(",")[0].strip() == DEV_SP_KEY_ENCRYPTION_KEY:
+            raise ConfigError(
+                "SP_KEY_ENCRYPTION_KEY starts with the development key, which is public. Generate a new key and "
+                "put it first (SP_KEY_ENCRYPTION_KEY=new,old), run `flask keys rotate`, then drop the old key."
+            )
+
 
 class DevelopmentConfig(Config):
     """`make run`: SQLite, the demo IdP, a fixed secret that is fine on a laptop."""
 
     ENV_NAME = "development"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-not-for-production")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SP_KEY_ENCRYPTION_KEY = os.environ.get("SP_KEY_ENCRYPTION_KEY", DEV_SP_KEY_ENCRYPTION_KEY)
     DEMO_IDP = True
     METADATA_FETCH_ALLOW_INSECURE = True
     #: Send requests for any other host (127.0.0.1 when BASE_URL says localhost) to BASE_URL's.
@@ -128,7 +208,8 @@ class TestingConfig(Config):
 
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-secret-key"
+    SECRET_KEY = TESTING_SECRET_KEY
+    SP_KEY_ENCRYPTION_KEY = DEV_SP_KEY_ENCRYPTION_KEY
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
     BASE_URL = "https://sso.test"
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any, TextIO, cast
 
 from flask import Flask, Response, request
 from flask.logging import wsgi_errors_stream
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from config import BASE_DIR, INSTANCE_DIR, Config, config_for_env
 
@@ -19,10 +23,9 @@ def create_app(config: type[Config] | None = None) -> Flask:
     settings = config or config_for_env()
     app.config.from_object(settings)
     settings.validate(app.config)
-    # As in the Flask tutorial: the default SQLite database and the demo IdP's key live here.
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
     configure_logging(app)
+    configure_files(app)
     configure_proxy(app)
     configure_saml()
     configure_canonical_host(app)
@@ -61,14 +64,71 @@ def attach_log_handler(name: str, level: str | int) -> None:
         logger.addHandler(LOG_HANDLER)
 
 
+def configure_files(app: Flask) -> None:
+    """The instance folder (the default SQLite database, the demo IdP's key) and a SQLite database
+    file are readable by the app's user only: 0700 and 0600, tightened if they exist already.
+    SQLite gives its -wal and -shm files the database file's mode."""
+    restrict_mode(INSTANCE_DIR, 0o700, directory=True)
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    path = url.database
+    if url.get_backend_name() == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+        database = Path(path)
+        if not database.parent.exists():
+            database.parent.mkdir(mode=0o700, parents=True)
+        if not database.exists():  # created empty (SQLite takes that as a new database) with mode 0600
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        restrict_mode(database, 0o600)
+
+
+def restrict_mode(path: Path, mode: int, *, directory: bool = False) -> None:
+    """Create ``path`` (a folder) with ``mode``, or take group and other permissions off it."""
+    if directory:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        try:
+            path.chmod(mode)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("Could not make %s private (%s): chmod %o it.", path, exc, mode)
+
+
 def configure_proxy(app: Flask) -> None:
     """Behind a TLS proxy, take the client address from X-Forwarded-For (audit events, rate
-    limits). SAML URLs never depend on these headers: they come from BASE_URL."""
+    limits). SAML URLs never depend on these headers: they come from BASE_URL.
+
+    A proxy set-up that needs TRUSTED_PROXY_COUNT is detected and logged once per app (process):
+    forwarded headers arriving while no proxy is trusted, or plain-http requests while BASE_URL is
+    https (a TLS proxy whose X-Forwarded-Proto is not trusted or not sent).
+    """
     hops = app.config["TRUSTED_PROXY_COUNT"]
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    https_base = app.config["BASE_URL"].startswith("https://")
+    warned: set[str] = set()
+    log = logging.getLogger(__name__)
+
+    @app.before_request
+    def detect_proxy_set_up() -> None:
+        if len(warned) == 2:
+            return
+        forwarded = [name for name in ("X-Forwarded-For", "X-Forwarded-Proto") if name in request.headers]
+        if forwarded and not hops and "headers" not in warned:
+            warned.add("headers")
+            log.warning(
+                "Requests carry %s but TRUSTED_PROXY_COUNT=0, so they are ignored: audit events and rate limits "
+                "see the proxy's address. If this app runs behind proxies you control, set TRUSTED_PROXY_COUNT "
+                "to their number (1 for one nginx or load balancer). Logged once.",
+                " and ".join(forwarded),
+            )
+        if https_base and request.scheme == "http" and "scheme" not in warned:
+            warned.add("scheme")
+            log.warning(
+                "BASE_URL is https but this request arrived over http%s. Behind a TLS proxy, set "
+                "TRUSTED_PROXY_COUNT and have the proxy send X-Forwarded-Proto: https. Logged once.",
+                " with no trusted proxy (TRUSTED_PROXY_COUNT=0)" if not hops else " (no X-Forwarded-Proto: https)",
+            )
 
 
 def configure_canonical_host(app: Flask) -> None:

@@ -96,6 +96,11 @@ _CODES = [
     ),
     ErrorCode("CONNECTION_NOT_FOUND", 404, "This single sign-on connection does not exist."),
     ErrorCode(
+        "IDP_SSO_URL_INVALID",
+        409,
+        "Single sign-on through this connection is misconfigured. Ask your company's administrator to import the identity provider's details again.",
+    ),
+    ErrorCode(
         "CONNECTION_DISABLED",
         403,
         "Single sign-on through this connection is turned off. Ask your company's administrator.",

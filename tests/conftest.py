@@ -239,6 +239,8 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "BASE_URL": url,
             "DEMO_IDP": True,
+            # As in development: the demo IdP's endpoints are http on this machine.
+            "METADATA_FETCH_ALLOW_INSECURE": True,
             "TESTING": False,
         },
     )

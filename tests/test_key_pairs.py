@@ -8,7 +8,7 @@ import pytest
 def test_connections_share_the_sessions_sp_key_pair(make_account, make_connection):
     account = make_account()
     first, second = make_connection(account), make_connection(account)
-    assert first.sp_private_key == second.sp_private_key
+    assert first.sp_private_key_pem() == second.sp_private_key_pem()
     assert first.sp_certificate == second.sp_certificate
 
 
@@ -16,5 +16,5 @@ def test_connections_share_the_sessions_sp_key_pair(make_account, make_connectio
 def test_each_new_connection_gets_its_own_sp_key_pair(make_account, make_connection):
     account = make_account()
     first, second = make_connection(account), make_connection(account)
-    assert first.sp_private_key != second.sp_private_key
+    assert first.sp_private_key_pem() != second.sp_private_key_pem()
     assert first.sp_certificate != second.sp_certificate

@@ -310,10 +310,10 @@ def test_bad_metadata_urls_in_production_settings(client, csrf_token, wizard, ur
 
 
 def test_metadata_url_that_times_out(client, csrf_token, wizard, metadata_server, monkeypatch):
-    monkeypatch.setattr(metadata_module, "FETCH_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setitem(client.application.config, "METADATA_FETCH_DEADLINE_SECONDS", 0.3)
     metadata_server.routes["/slow"] = (200, {}, b"<late/>", 2.0)
     response = _read(client, wizard["connection"], "url", csrf_token(), metadata_url=f"{metadata_server.url}/slow")
-    assert response.status_code == 422 and "METADATA_URL_TIMEOUT" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "METADATA_URL_UNREACHABLE" in response.get_data(as_text=True)
     _assert_nothing_saved(wizard["connection"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +57,11 @@ def demo_idp_key_pair() -> tuple[str, str]:
     folder = demo_idp_dir()
     key_file, cert_file = folder / "key.pem", folder / "cert.pem"
     if not key_file.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_pem, cert_pem = generate_key_pair("Demo IdP")
-        key_file.write_text(key_pem)
-        key_file.chmod(0o600)
+        # Created 0600 (never readable by others, not even between write and chmod).
+        with os.fdopen(os.open(key_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "w") as stream:
+            stream.write(key_pem)
         cert_file.write_text(cert_pem)
     return key_file.read_text(), cert_file.read_text()
 
@@ -89,11 +91,11 @@ def ensure_demo() -> IdpConnection:
             name="Demo IdP",
             idp_entity_id=demo_idp_entity_id(),
             idp_sso_url=f"{current_app.config['BASE_URL']}/demo-idp/sso",
-            sp_private_key=sp_key,
             sp_certificate=sp_cert,
             status=ENABLED,
             settings={},
         )
+        connection.set_sp_private_key(sp_key)
         db.session.add(connection)
         db.session.flush()
     info = certificate_info(cert_pem)

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
+from app.key_encryption import decrypt_private_key, encrypt_private_key
 from app.models.account import Account
 from app.timeutil import utcnow
 
@@ -38,8 +39,10 @@ class IdpConnection(Model):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Accept IdP-initiated (unsolicited) responses. Off unless the admin turns it on.
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: The SP's own key pair for this connection (PEM); the certificate goes into SP metadata.
-    sp_private_key: Mapped[str] = mapped_column(Text)
+    #: The SP's private key for this connection, encrypted at rest (``app.key_encryption``, column
+    #: ``sp_private_key``). Read and write it with ``sp_private_key_pem`` / ``set_sp_private_key``.
+    sp_private_key_encrypted: Mapped[str] = mapped_column("sp_private_key", Text)
+    #: The SP's certificate (PEM, public): it goes into SP metadata.
     sp_certificate: Mapped[str] = mapped_column(Text)
     #: ``draft`` until a test sign-in passes (``tested``), then ``enabled`` by an admin.
     status: Mapped[str] = mapped_column(String(20), default=DRAFT)
@@ -59,6 +62,14 @@ class IdpConnection(Model):
         order_by="IdpCertificate.id",
         lazy="selectin",
     )
+
+    def set_sp_private_key(self, pem: str) -> None:
+        """Store the SP's private key, encrypted with the first key of SP_KEY_ENCRYPTION_KEY."""
+        self.sp_private_key_encrypted = encrypt_private_key(pem)
+
+    def sp_private_key_pem(self) -> str:
+        """The SP's private key in PEM. Decrypting costs time: callers cache what they build with it."""
+        return decrypt_private_key(self.sp_private_key_encrypted, owner=f"IdP connection {self.id}")
 
     @property
     def is_enabled(self) -> bool:

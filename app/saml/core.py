@@ -17,6 +17,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from flask import current_app
 from lxml import etree
@@ -170,7 +171,8 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
             },
             "NameIDFormat": options.nameid_format,
             "x509cert": pem_body(connection.sp_certificate),
-            "privateKey": connection.sp_private_key,
+            # Decrypted here only; saml_settings caches the result per connection state.
+            "privateKey": connection.sp_private_key_pem(),
         },
         "idp": idp,
         "security": {
@@ -210,6 +212,11 @@ def start_login(
     The caller commits. ``browser_binding`` is the random value of this browser's binding cookie:
     the response is accepted only from the browser that started the sign-in.
     """
+    if urlsplit(connection.idp_sso_url).scheme.lower() not in ("https", "http"):
+        # Rows stored before metadata URLs were checked may hold a javascript: or data: URL.
+        raise SignInError(
+            "IDP_SSO_URL_INVALID", f"the connection's SSO URL {connection.idp_sso_url[:80]!r} is not http(s)"
+        )
     settings = saml_settings(connection)
     authn_request = OneLogin_Saml2_Authn_Request(settings, force_authn=purpose == "test")
     request_id = authn_request.get_id()

@@ -9,13 +9,14 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
+from app.key_encryption import is_plaintext, reencrypt_private_key
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
@@ -25,6 +26,7 @@ from app.saml import (
     MetadataError,
     ParsedMetadata,
     certificate_warnings,
+    check_idp_url,
     expiry_state,
     fetch_metadata,
     generate_key_pair,
@@ -53,20 +55,32 @@ class ConnectionChangeError(CodedError):
 
 
 def manual_metadata(
-    entity_id: str, sso_url: str, certificate_pems: list[str], slo_url: str | None = None
+    entity_id: str,
+    sso_url: str,
+    certificate_pems: list[str],
+    slo_url: str | None = None,
+    *,
+    allow_http: bool | None = None,
 ) -> ParsedMetadata:
-    """The IdP side typed in by hand, checked like metadata."""
-    entity_id, sso_url = entity_id.strip(), sso_url.strip()
+    """The IdP side typed in by hand, checked like metadata (https endpoints; http only in
+    development, where ``METADATA_FETCH_ALLOW_INSECURE`` is on)."""
+    if allow_http is None:
+        allow_http = _allow_insecure()
+    entity_id, sso_url, slo_url = entity_id.strip(), sso_url.strip(), (slo_url or "").strip() or None
     if not entity_id:
         raise MetadataError("MANUAL_NO_ENTITY_ID", "Enter the IdP's entity ID (also called Issuer).")
-    if not sso_url.startswith(("https://", "http://")):
-        raise MetadataError("MANUAL_BAD_SSO_URL", "Enter the IdP's SSO URL, starting with https://.")
+    check_idp_url(sso_url, "MANUAL_BAD_SSO_URL", "SSO URL", allow_http=allow_http)
+    if slo_url:
+        check_idp_url(slo_url, "MANUAL_BAD_SLO_URL", "logout URL", allow_http=allow_http)
     if not any(pem.strip() for pem in certificate_pems):
         raise MetadataError("MANUAL_NO_CERTIFICATE", "Paste the IdP's signing certificate (X.509, PEM or base64).")
     certificates = read_certificates([pem for pem in certificate_pems if pem.strip()])
-    return ParsedMetadata(
-        entity_id, sso_url, (slo_url or "").strip() or None, certificates, certificate_warnings(certificates)
-    )
+    return ParsedMetadata(entity_id, sso_url, slo_url, certificates, certificate_warnings(certificates))
+
+
+def _allow_insecure() -> bool:
+    """Development only: http metadata URLs and IdP endpoints, metadata from private addresses."""
+    return bool(current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
 
 
 def add_certificates(connection: IdpConnection, certificates: list[CertificateInfo]) -> int:
@@ -102,12 +116,12 @@ def create_connection(
         account_id=account.id,
         plugin_key=plugin_key,
         name=name or PLUGINS_BY_KEY[plugin_key].display_name,
-        sp_private_key=key_pem,
         sp_certificate=cert_pem,
         status=DRAFT,
         settings={},
         idp_metadata_url=metadata_url,
     )
+    connection.set_sp_private_key(key_pem)
     db.session.add(connection)
     if idp is not None:
         apply_idp_side(connection, idp)
@@ -435,17 +449,21 @@ def _read_idp_side(
                 "METADATA_TOO_LARGE",
                 f"The metadata is larger than {MAX_METADATA_BYTES // 1024} KB; use the metadata of this one application, not a federation file.",
             )
-        return parse_idp_metadata(raw)
+        return parse_idp_metadata(raw, allow_http=_allow_insecure())
     if method == "url":
         try:
-            body = fetch_metadata(url, allow_insecure=current_app.config["METADATA_FETCH_ALLOW_INSECURE"])
+            body = fetch_metadata(
+                url,
+                allow_insecure=_allow_insecure(),
+                deadline_seconds=current_app.config["METADATA_FETCH_DEADLINE_SECONDS"],
+            )
         except MetadataError:
             raise
         except ValueError:  # urlsplit and IDNA refuse some malformed URLs ("https://[::1/x") with ValueError
             raise MetadataError(
                 "METADATA_URL_INVALID", "This is not a valid URL. Enter the full metadata URL, starting with https://."
             ) from None
-        return parse_idp_metadata(body)
+        return parse_idp_metadata(body, allow_http=_allow_insecure())
     if method == "manual":
         return manual_metadata(entity_id, sso_url, [certificate], slo_url or None)
     raise MetadataError("IMPORT_METHOD_UNKNOWN", f"Choose how to import: {', '.join(IMPORT_METHODS)}.")
@@ -556,3 +574,45 @@ def open_import_review(connection: IdpConnection, token: str) -> tuple[ParsedMet
         data["entity_id"], data["sso_url"], data["slo_url"], certificates, certificate_warnings(certificates)
     )
     return idp, data["method"], data["url"]
+
+
+@dataclass(frozen=True)
+class KeyRotationResult:
+    """What ``flask keys rotate`` did."""
+
+    #: Keys re-encrypted under the keyring's first key.
+    reencrypted: int
+    #: Of those, keys that were still stored in plain text (written before encryption at rest).
+    were_plaintext: int
+
+
+def rotate_sp_key_encryption(*, actor: str | None = None, batch_size: int = 200) -> KeyRotationResult:
+    """Re-encrypt every SP private key with the first key of SP_KEY_ENCRYPTION_KEY; plain-text rows
+    are encrypted. The caller commits (all or nothing: a key no keyring entry opens stops the run).
+
+    ``updated_at`` is left alone: the key itself does not change, so neither does the connection.
+    """
+    reencrypted = were_plaintext = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(IdpConnection.id, IdpConnection.sp_private_key_encrypted)
+            .where(IdpConnection.id > last_id)
+            .order_by(IdpConnection.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        for connection_id, stored in rows:
+            new_value = reencrypt_private_key(stored, owner=f"IdP connection {connection_id}")
+            db.session.execute(
+                update(IdpConnection)
+                .where(IdpConnection.id == connection_id)
+                .values(sp_private_key_encrypted=new_value, updated_at=IdpConnection.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+            reencrypted += 1
+            were_plaintext += int(is_plaintext(stored))
+        last_id = rows[-1][0]
+    audit.record("sp_keys.rotate", actor=actor, details={"reencrypted": reencrypted, "were_plaintext": were_plaintext})
+    return KeyRotationResult(reencrypted, were_plaintext)

@@ -68,8 +68,9 @@ def walkthrough_values(connection: IdpConnection) -> dict[str, str]:
 
 
 def idp_side_complete(connection: IdpConnection) -> bool:
-    """Whether the IdP side (entity ID, SSO URL, a certificate) is in, so a test can run."""
-    return bool(connection.idp_entity_id and connection.idp_sso_url and connection.certificates)
+    """Whether the IdP side (entity ID, an http(s) SSO URL, a certificate) is in, so a test can run."""
+    sso_url = connection.idp_sso_url.lower()
+    return bool(connection.idp_entity_id and sso_url.startswith(("https://", "http://")) and connection.certificates)
 
 
 def wizard_step(connection: IdpConnection) -> str:
