@@ -60,5 +60,9 @@ def refuse_read_only(err: ReadOnlyAccessError) -> tuple[str, int]:
     record_refused_change(current_user, err, method=request.method, path=request.path, endpoint=request.endpoint or "")
     db.session.commit()
     return render_template(
-        "errors/http.html", status=403, code=err.code, title="You can read this, not change it", message=err.message
-    ), 403
+        "errors/http.html",
+        status=err.status,
+        code=err.code,
+        title="You can read this, not change it",
+        message=err.message,
+    ), err.status

@@ -84,7 +84,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("setup", __name__, url_prefix="/setup")
 bp.register_error_handler(ReadOnlyAccessError, refuse_read_only)
 
-#: Who may use the wizard: an account's admins, and staff for every account.
+#: Who may open the wizard: an account's admins, and staff for every account (staff read only).
 MANAGER_ROLES = ("admin", "support")
 #: A bad form or bad metadata: the page is shown again with the reason.
 UNPROCESSABLE = 422
