@@ -19,7 +19,7 @@ from app.sessions import create_session
 from app.timeutil import utcnow
 from tests.helpers.audit import audit_events
 from tests.helpers.signin import sso_sign_in
-from tests.helpers.web import another_browser, app_session, csrf_from
+from tests.helpers.web import another_browser, app_session, csrf_from, log_in
 
 PASSWORD = "a long and right password"
 
@@ -133,3 +133,17 @@ def test_right_passwords_of_refused_users_count_as_failures(app, client, acme, m
     for _ in range(app.config["PASSWORD_MAX_FAILURES"]):
         assert _answer(client, user.email, PASSWORD)[0] == 401
     assert _answer(client, user.email, PASSWORD)[0] == 429
+
+
+def test_an_admin_signed_in_with_a_password_is_sent_to_sign_in_with_sso(client, acme):
+    """The admin's own password session ends too: the page says so and leads to the SSO sign-in."""
+    acme["connection"].signin_test_passed_at = utcnow()
+    db.session.commit()
+    log_in(client, acme["admin"])
+    response = client.post(
+        "/setup/accounts/acme/sso-required",
+        data={"csrf_token": csrf_from(client, "/setup/accounts/acme/"), "required": "on"},
+    )
+    assert response.status_code == 302 and response.location.startswith("/login?next=")
+    assert "sign in with SSO" in client.get(response.location).get_data(as_text=True)
+    assert client.get("/portal/").status_code == 302

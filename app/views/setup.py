@@ -64,7 +64,7 @@ from app.services.setup_wizard import (
     walkthrough_values,
     wizard_step,
 )
-from app.sessions.web import browser_binding, set_binding_cookie
+from app.sessions.web import browser_binding, clear_session_cookie, current_session, set_binding_cookie
 from app.views.access import SAFE_METHODS, refuse_read_only, role_required
 from app.views.forms import Form
 from app.views.setup_forms import (
@@ -193,6 +193,7 @@ def sso_required(slug: str) -> Response:
         flash("Choose whether SSO is required.", "error")
         return redirect(url_for("setup.connections", slug=account.slug))
     required = form.required.data == "on"
+    own = current_session()
     try:
         set_sso_required(account, required)
         db.session.commit()
@@ -200,6 +201,15 @@ def sso_required(slug: str) -> Response:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("setup.connections", slug=account.slug))
+    if own is not None and own.revoked_at is not None:
+        # The admin signed in with a password: that session ended with the others. Sign in with SSO.
+        flash(
+            "SSO is now required. You had signed in with a password, so that session has ended: sign in with SSO.",
+            "info",
+        )
+        response = redirect(url_for("auth.login", next=url_for("setup.connections", slug=account.slug)))
+        clear_session_cookie(response)
+        return response
     if required:
         flash("SSO is now required: users of this account can no longer sign in with a password.", "success")
     else:
