@@ -44,7 +44,7 @@ def test_admin_page(client, acme, taken):
     same = client.post(
         "/admin/users/new", data={"csrf_token": token, "email": "agent@acme.example", "roles": ["agent"]}
     )
-    assert same.status_code == 422 and "Agent@acme.example is already a user of this account." in same.get_data(
+    assert same.status_code == 422 and "Already a user of this account: agent@acme.example." in same.get_data(
         as_text=True
     )
     _unchanged(taken)

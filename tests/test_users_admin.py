@@ -100,7 +100,7 @@ def test_admin_creates_a_user_and_it_is_audited(admin_client, acme):
         ({"email": "x@acme.example", "roles": []}, "Choose at least one role."),
         ({"email": "x@acme.example", "roles": ["support"]}, "is not a valid choice"),
         ({"email": "x@acme.example", "roles": ["agent"], "name": "bad\x00name"}, "control characters"),
-        ({"email": "agent@acme.example", "roles": ["agent"]}, "already a user of this account"),
+        ({"email": "agent@acme.example", "roles": ["agent"]}, "Already a user of this account: agent@acme.example."),
     ],
 )
 def test_create_refuses_bad_input_and_saves_nothing(admin_client, form, message):

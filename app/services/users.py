@@ -139,7 +139,7 @@ def create_user(
     name = check_name(name)
     existing = find_user_by_email(email)
     if existing is not None and existing.account_id == account.id:
-        raise UserError("USER_EXISTS", f"{email} is already a user of this account")
+        raise UserError("USER_EXISTS", f"already a user of this account: {email}")
     if existing is not None:
         raise UserError(EMAIL_UNAVAILABLE, EMAIL_UNAVAILABLE_MESSAGE)
     user = User(
