@@ -93,8 +93,9 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
     """Return the live session for ``token`` (and its active user), sliding its expiry; else None.
 
     A session is live when ``UserSession.is_live`` holds, its user exists and is active, and (with
-    ``SESSION_MAX_AGE_DAYS`` set) it was created within that many days. The expiry slides on every use, but the row is written at most once per
-    ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy clients do not write on every request.
+    ``SESSION_MAX_AGE_DAYS`` set) it was created within that many days. The expiry slides on every
+    use, but the row is written at most once per ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy
+    clients do not write on every request.
     """
     if not token or len(token) > 200:
         return None
