@@ -63,6 +63,9 @@ class Config:
     BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")
     #: Sessions last this long from their last use (sliding).
     SESSION_LIFETIME_DAYS = int(os.environ.get("SESSION_LIFETIME_DAYS", "21"))
+    #: Optional absolute lifetime: a session older than this many days (since its sign-in) is refused
+    #: however recently it was used. 0 (the default) keeps the sliding rule alone.
+    SESSION_MAX_AGE_DAYS = int(os.environ.get("SESSION_MAX_AGE_DAYS", "0"))
     #: A session's last-used time is written at most once per this many seconds.
     SESSION_TOUCH_INTERVAL_SECONDS = int(os.environ.get("SESSION_TOUCH_INTERVAL_SECONDS", "300"))
     #: How far the IdP's clock may be from ours when checking NotBefore / NotOnOrAfter.
@@ -102,7 +105,9 @@ class Config:
     METADATA_FETCH_ALLOW_INSECURE = False
     #: A metadata fetch (name lookup, connect, TLS, headers and body together) ends after this long.
     METADATA_FETCH_DEADLINE_SECONDS = float(os.environ.get("METADATA_FETCH_DEADLINE_SECONDS", "10"))
-    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the Flask session cookie
+    #: A form's CSRF token is accepted for this many seconds (8 hours: a working day with the page
+    #: left open); its secret is also renewed at every sign-in and sign-out.
+    WTF_CSRF_TIME_LIMIT = int(os.environ.get("WTF_CSRF_TIME_LIMIT", str(8 * 3600)))
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     @classmethod

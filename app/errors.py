@@ -143,7 +143,11 @@ _CODES = [
         400,
         "This app sign-in has expired or was already finished. Start the sign-in again from the app.",
     ),
-    ErrorCode("INVALID_CREDENTIALS", 401, "The email or password is wrong."),
+    ErrorCode(
+        "INVALID_CREDENTIALS",
+        401,
+        "The email or password is wrong, or this account does not sign in with a password here. If your company uses single sign-on, use Sign in with SSO.",
+    ),
     ErrorCode("SSO_REQUIRED", 403, "Your company requires you to sign in with SSO."),
     ErrorCode("LOGIN_RATE_LIMITED", 429, "Too many failed attempts. Wait a few minutes and try again."),
 ]

@@ -106,7 +106,7 @@ BAD_ROWS = (
             "x@acme.example,X,superuser",  # 4 ROLE_UNKNOWN
             "y@acme.example,Y,support",  # 5 ROLE_STAFF
             "good@acme.example,Again,agent",  # 6 DUPLICATE_IN_FILE
-            "boss@partner.example,Boss,admin",  # 7 EMAIL_IN_OTHER_ACCOUNT
+            "boss@partner.example,Boss,admin",  # 7 EMAIL_UNAVAILABLE (another account's)
             "z@acme.example,Z",  # 8 COLUMN_MISSING
             "w@acme.example,W,agent,extra",  # 9 COLUMN_EXTRA
             "v@acme.example,V," + ";".join(f"role{n}" for n in range(20)),  # 10 TOO_MANY_ROLES
@@ -125,7 +125,7 @@ EXPECTED_ISSUES = [
     (4, "ROLE_UNKNOWN"),
     (5, "ROLE_STAFF"),
     (6, "DUPLICATE_IN_FILE"),
-    (7, "EMAIL_IN_OTHER_ACCOUNT"),
+    (7, "EMAIL_UNAVAILABLE"),
     (8, "COLUMN_MISSING"),
     (9, "COLUMN_EXTRA"),
     (10, "TOO_MANY_ROLES"),
@@ -146,10 +146,7 @@ def test_every_bad_row_is_reported_and_nothing_changes(runner, acme, make_accoun
     messages = {issue["code"]: issue["message"] for issue in report["issues"]}
     assert "already on line 2" in messages["DUPLICATE_IN_FILE"]
     assert "20 roles" in messages["TOO_MANY_ROLES"]
-    assert (
-        "another account" in messages["EMAIL_IN_OTHER_ACCOUNT"]
-        and "globex" not in messages["EMAIL_IN_OTHER_ACCOUNT"].lower()
-    )
+    assert messages["EMAIL_UNAVAILABLE"] == "Line 7: this email cannot be used here."
     assert _users().keys() == before.keys()
     assert _users()["boss@partner.example"].account.slug == "globex"
     failure = audit_events("user.import")[-1]
@@ -324,7 +321,7 @@ def test_page_reports_bad_rows_with_lines(admin_client, make_account, make_user)
     assert response.status_code == 422
     assert "cannot be imported" in html and 'data-testid="apply-form"' not in html
     assert sorted(_page_issue_codes(html), key=int) == [str(line) for line, _code in EXPECTED_ISSUES]
-    assert 'data-code="EMAIL_IN_OTHER_ACCOUNT"' in html
+    assert 'data-code="EMAIL_UNAVAILABLE"' in html and "another account" not in html
 
 
 def test_page_wrong_header_and_missing_file(admin_client):

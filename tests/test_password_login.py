@@ -42,10 +42,12 @@ def test_unknown_email_looks_like_a_wrong_password(client, csrf_token, first_adm
 
 
 def test_sso_required_account_refuses_passwords(client, csrf_token, first_admin):
+    """Refused like a wrong password (no oracle); the real reason is in the audit event only."""
     first_admin.account.sso_required = True
     db.session.commit()
     response = _login(client, csrf_token, "first@acme.example", PASSWORD)
-    assert response.status_code == 403 and b"SSO_REQUIRED" in response.data
+    assert response.status_code == 401 and b"INVALID_CREDENTIALS" in response.data
+    assert b"SSO_REQUIRED" not in response.data
 
 
 def test_failures_are_rate_limited_even_for_the_right_password(client, csrf_token, first_admin, app):

@@ -201,7 +201,7 @@ def test_from_test_to_enabled_to_sign_in_to_sso_required(client, csrf_token, okt
     db.session.expire_all()
     assert db.session.get(Account, account.id).sso_required is True
     [event] = audit_events("account.sso_required")
-    assert event.details == {"sso_required": True}
+    assert event.details == {"sso_required": True, "password_sessions_revoked": 1}  # the admin's own
 
     # A user of the account signs in through SSO (a fresh browser).
     client.delete_cookie("__Host-portal_session")
@@ -214,7 +214,7 @@ def test_from_test_to_enabled_to_sign_in_to_sso_required(client, csrf_token, okt
         "/login/password",
         data={"email": "admin@acme.example", "password": "a long enough password", "csrf_token": csrf_token()},
     )
-    assert refused.status_code == 403 and "SSO_REQUIRED" in refused.get_data(as_text=True)
+    assert refused.status_code == 401 and "INVALID_CREDENTIALS" in refused.get_data(as_text=True)
 
 
 def test_diagnostics_list_sign_ins_through_the_connection(client, csrf_token, okta, idp, sign_in, make_connection):

@@ -15,6 +15,7 @@ from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.services.connection_tests import has_successful_test
 from app.services.connections import ConnectionChangeError
+from app.sessions import revoke_password_sessions
 
 #: Longest slug the ``accounts.slug`` column holds.
 MAX_SLUG_LENGTH = 64
@@ -69,8 +70,12 @@ def sso_ready_connection(account: Account) -> IdpConnection | None:
     return None
 
 
-def set_sso_required(account: Account, required: bool, *, actor: str | None = None) -> None:
+def set_sso_required(account: Account, required: bool, *, actor: str | None = None) -> int:
     """Switch "SSO required" on (only with a tested, enabled connection) or off (always).
+
+    Switching it on also ends the account's password sessions at once (SSO and app sessions stay):
+    "SSO required" must not leave a password sign-in from before the switch alive for 21 more
+    days. Returns how many sessions were revoked (0 when nothing changed or when switching off).
 
     ``flask accounts sso-required SLUG --off`` is the operator's way back if the IdP breaks. The
     refusal is a ``ConnectionChangeError`` (``SSO_NOT_READY``): what is missing is a proven
@@ -83,6 +88,13 @@ def set_sso_required(account: Account, required: bool, *, actor: str | None = No
             "account signed in through it from the setup pages). Run a test sign-in, enable the connection, then try again.",
         )
     if account.sso_required == required:
-        return
+        return 0
     account.sso_required = required
-    audit.record("account.sso_required", account_id=account.id, actor=actor, details={"sso_required": required})
+    revoked = revoke_password_sessions(account.id, "sso_required", actor=actor) if required else 0
+    audit.record(
+        "account.sso_required",
+        account_id=account.id,
+        actor=actor,
+        details={"sso_required": required} | ({"password_sessions_revoked": revoked} if required else {}),
+    )
+    return revoked

@@ -38,8 +38,16 @@ from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User
 from app.models.user import ACTIVE
-from app.roles import CUSTOMER_ROLES, STAFF_ROLES
-from app.services.users import UserError, check_email, check_name, deactivate_user
+from app.roles import CUSTOMER_ROLES, STAFF_ROLES, apps_for_roles
+from app.services.users import (
+    EMAIL_UNAVAILABLE,
+    EMAIL_UNAVAILABLE_MESSAGE,
+    UserError,
+    check_email,
+    check_name,
+    deactivate_user,
+)
+from app.sessions import revoke_app_sessions_for_users
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -486,11 +494,12 @@ class _Importer:
                 )
                 continue
             if user.account_id != self.account.id:
+                # The same words as for any unusable email: nothing about other customers.
                 self.refuse(
                     Issue(
                         candidate.line,
-                        "EMAIL_IN_OTHER_ACCOUNT",
-                        f"Line {candidate.line}: {candidate.email} belongs to a user of another account; an email can be in one account only.",
+                        EMAIL_UNAVAILABLE,
+                        f"Line {candidate.line}: {EMAIL_UNAVAILABLE_MESSAGE}.",
                         candidate.email,
                     )
                 )
@@ -539,6 +548,13 @@ class _Importer:
                     for user_id, change in updates
                 ],
             )
+        # A user whose new roles open fewer apps loses those apps' sessions (as on the admin page).
+        lost_apps = {
+            user_id: apps_for_roles(change.before["roles"]) - apps_for_roles(change.roles)
+            for user_id, change in updates
+            if change.before is not None
+        }
+        revoke_app_sessions_for_users(lost_apps, "role_removed", account_id=self.account.id, actor=self.actor)
         audit.record_many(
             "user.update",
             (

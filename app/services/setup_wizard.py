@@ -1,10 +1,20 @@
 """The setup wizard's state and who may use it: which accounts and connections a person may
-manage, where a connection is in the wizard, and the values its walkthrough shows."""
+read or change, where a connection is in the wizard, and the values its walkthrough shows.
+
+Reading and changing are two rights. An account's admins have both for their own account. Staff
+(role ``support``) read every account's SSO setup (connections, certificates, diagnostics, test
+results, walkthroughs) but change none of it, nor another account's users: connecting a
+customer's account to an IdP, or giving a role, decides who signs in there, and staff never decide
+that (the operator's ``flask`` commands are the way to act for a customer). A staff member who is
+also an admin of their own account keeps those admin rights there.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
+from app import audit
+from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import ENABLED, TESTED
@@ -21,21 +31,62 @@ def is_staff(user: User) -> bool:
     return STAFF_ROLE in user.role_list
 
 
-def may_manage(user: User, account_id: int) -> bool:
-    """Whether ``user`` may open the SSO setup of ``account_id``: its admins, and staff."""
-    return is_staff(user) or ("admin" in user.role_list and user.account_id == account_id)
+#: The stable code of a change refused because the person may only read.
+READ_ONLY_CODE = "STAFF_READ_ONLY"
 
 
-def manageable_account(user: User, slug: str) -> Account | None:
-    """The account ``slug`` if ``user`` may manage it; None otherwise (its existence stays hidden)."""
+class ReadOnlyAccessError(CodedError):
+    """A person who may read an account's setup or users tried to change them (staff, mostly)."""
+
+    status = 403
+
+    def __init__(self, account_id: int | None) -> None:
+        super().__init__(
+            READ_ONLY_CODE,
+            "Support staff can read this account's single sign-on setup but not change it, nor its users. "
+            "Nothing was changed. The account's admins make these changes (or the operator, from the command line).",
+        )
+        self.account_id = account_id
+
+
+def may_change(user: User, account_id: int) -> bool:
+    """Whether ``user`` may change the SSO setup and users of ``account_id``: its own admins only."""
+    return "admin" in user.role_list and user.account_id == account_id
+
+
+def may_read(user: User, account_id: int) -> bool:
+    """Whether ``user`` may open the SSO setup of ``account_id``: its admins, and staff (read only)."""
+    return is_staff(user) or may_change(user, account_id)
+
+
+def require_change(user: User, account_id: int | None) -> None:
+    """Raise ``ReadOnlyAccessError`` unless ``user`` may change ``account_id``'s setup and users."""
+    if account_id is None or not may_change(user, account_id):
+        raise ReadOnlyAccessError(account_id)
+
+
+def record_refused_change(user: User, err: ReadOnlyAccessError, *, method: str, path: str, endpoint: str) -> None:
+    """Audit a refused change (who, which account, which route); the caller commits."""
+    audit.record(
+        "access.refused",
+        outcome="failure",
+        error_code=err.code,
+        account_id=err.account_id,
+        actor=user.email,
+        details={"method": method, "path": path[:300], "endpoint": endpoint},
+    )
+
+
+def readable_account(user: User, slug: str) -> Account | None:
+    """The account ``slug`` if ``user`` may read its setup; None otherwise (its existence stays hidden)."""
     account = db.session.scalar(select(Account).where(Account.slug == slug))
-    return account if account is not None and may_manage(user, account.id) else None
+    return account if account is not None and may_read(user, account.id) else None
 
 
-def manageable_connection(user: User, connection_id: int) -> IdpConnection | None:
-    """The connection if ``user`` may manage its account; None otherwise (existence hidden)."""
+def readable_connection(user: User, connection_id: int) -> IdpConnection | None:
+    """The connection if ``user`` may read its account's setup; None otherwise (existence hidden)."""
     connection = db.session.get(IdpConnection, connection_id)
-    return connection if connection is not None and may_manage(user, connection.account_id) else None
+    return connection if connection is not None and may_read(user, connection.account_id) else None
 
 
 def accounts_for_staff(search: str) -> tuple[list[Account], dict[int, int]]:

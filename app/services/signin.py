@@ -179,6 +179,17 @@ def finish_sso_sign_in(
 _DUMMY_HASH = "scrypt:32768:8:1$mKfPq0dX7l4xyzAb$" + "0" * 128
 
 
+def _password_refusal(user: User) -> str | None:
+    """Why ``user`` may not use the password form at all, or None (the real reason, for the audit)."""
+    if user.account.sso_required:
+        return "SSO_REQUIRED"
+    if user.status != ACTIVE:
+        return "USER_DEACTIVATED"
+    if "portal" not in user.apps:
+        return "NO_ROLE_FOR_APP"
+    return None
+
+
 def password_sign_in(
     email: str,
     password: str,
@@ -189,20 +200,28 @@ def password_sign_in(
 ) -> NewSession:
     """Sign in with email and password, where the account allows it; failures are rate-limited.
 
-    The password is checked (one scrypt) even for an unknown email, so that timing does not tell
-    who exists. A sign-in revokes the session this browser already had. The caller commits.
+    No password oracle: an unknown email, a wrong password, and a right password of a user who may
+    not use this form (SSO required, deactivated, no portal role) get the same answer
+    (``INVALID_CREDENTIALS``) after the same work: one scrypt, one failure counted. The real
+    reason goes only to the audit event. A sign-in revokes the session this browser already had.
+    The caller commits.
     """
     email = normalise_email(email)
     rate_limits.check_password_attempts(email, ip)
     user = find_user_by_email(email)
     known_hash = user.password_hash if user and user.password_hash else None
-    password_ok = check_password_hash(known_hash or _DUMMY_HASH, password) and known_hash
-    if user is None or not password_ok:
+    password_ok = bool(check_password_hash(known_hash or _DUMMY_HASH, password) and known_hash)
+    refusal = _password_refusal(user) if user is not None else "UNKNOWN_EMAIL"
+    if user is None or not password_ok or refusal is not None:
         rate_limits.record_password_failure(email, ip)
-        raise SignInError("INVALID_CREDENTIALS", "wrong email or password", email=email)
-    if user.account.sso_required:
-        raise SignInError("SSO_REQUIRED", "the account requires SSO", email=email, account_id=user.account_id)
-    authorize(user.account_id, user.email, "portal")
+        reason = refusal if user is None or password_ok else "WRONG_PASSWORD"
+        raise SignInError(
+            "INVALID_CREDENTIALS",
+            f"password sign-in refused: {reason}",
+            email=email,
+            refused_because=reason,
+            **({"account_id": user.account_id} if user is not None else {}),
+        )
     if current is not None:
         revoke_session(current, "replaced_at_signin")
     new = create_session(user, app_name="portal", ip=ip, user_agent=user_agent)

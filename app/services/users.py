@@ -19,7 +19,7 @@ from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User, UserSession
 from app.models.user import ACTIVE, DEACTIVATED
-from app.roles import STAFF_ROLES
+from app.roles import STAFF_ROLES, apps_for_roles
 from app.sessions import revoke_sessions_for_user
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -27,6 +27,13 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 class UserError(CodedError):
     """A user change that cannot be made; the message says why."""
+
+
+#: An email that cannot be given to a user of this account: it belongs to another account (emails
+#: are unique across the system), or it is otherwise unusable. One code and one sentence for every
+#: such case, so that an admin cannot learn which addresses other customers have.
+EMAIL_UNAVAILABLE = "EMAIL_UNAVAILABLE"
+EMAIL_UNAVAILABLE_MESSAGE = "this email cannot be used here"
 
 
 def normalise_email(raw: str) -> str:
@@ -123,11 +130,18 @@ def create_user(
     password: str | None = None,
     actor: str | None = None,
 ) -> User:
-    """Create a user in ``account``. The caller commits."""
+    """Create a user in ``account``. The caller commits.
+
+    An email already used in this account says so (``USER_EXISTS``); one used in another account
+    gets the neutral ``EMAIL_UNAVAILABLE``, which tells nothing about other customers.
+    """
     email = check_email(email)
     name = check_name(name)
-    if find_user_by_email(email) is not None:
-        raise UserError("USER_EXISTS", f"a user with the email {email} already exists")
+    existing = find_user_by_email(email)
+    if existing is not None and existing.account_id == account.id:
+        raise UserError("USER_EXISTS", f"already a user of this account: {email}")
+    if existing is not None:
+        raise UserError(EMAIL_UNAVAILABLE, EMAIL_UNAVAILABLE_MESSAGE)
     user = User(
         account_id=account.id,
         email=email,
@@ -152,7 +166,9 @@ def update_user(user: User, *, name: str, roles: list[str], actor: str | None = 
     """Set a user's name and customer roles; returns False when nothing changed. The caller commits.
 
     Staff roles are kept as they are: only the command line gives or takes them, never an
-    account's admin or an import.
+    account's admin or an import. Losing a role ends the sessions of the apps it opened and the
+    remaining roles do not (admin to agent: portal sessions end, desktop and mobile stay), so that
+    giving the role back later does not revive them.
     """
     name = check_name(name)
     staff = {role for role in user.role_list if role in STAFF_ROLES}
@@ -160,6 +176,7 @@ def update_user(user: User, *, name: str, roles: list[str], actor: str | None = 
     if name == user.name and new_roles == user.roles:
         return False
     before = {"name": user.name, "roles": user.role_list}
+    lost_apps = apps_for_roles(user.role_list) - apps_for_roles(new_roles.split(","))
     user.name, user.roles = name, new_roles
     audit.record(
         "user.update",
@@ -168,6 +185,8 @@ def update_user(user: User, *, name: str, roles: list[str], actor: str | None = 
         actor=actor,
         details={"before": before, "after": {"name": user.name, "roles": user.role_list}},
     )
+    if lost_apps:
+        revoke_sessions_for_user(user, "role_removed", actor=actor, apps=lost_apps)
     return True
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, select, true, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,6 +43,19 @@ class NewSession:
 
 def _lifetime() -> dt.timedelta:
     return dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
+
+
+def _within_max_age(now: dt.datetime) -> ColumnElement[bool]:
+    """``created_at`` within the optional absolute lifetime ``SESSION_MAX_AGE_DAYS`` (off when 0/unset).
+
+    The sliding 21 days are the product's promise; an operator who must also bound how long one
+    sign-in can last (a compliance rule) sets this, and a session that old is refused however
+    recently it was used.
+    """
+    max_age_days = current_app.config.get("SESSION_MAX_AGE_DAYS") or 0
+    if max_age_days <= 0:
+        return true()
+    return UserSession.created_at > now - dt.timedelta(days=max_age_days)
 
 
 def create_session(
@@ -78,9 +92,10 @@ def create_session(
 def find_live_session(token: str | None, *, app_name: str | None = None) -> UserSession | None:
     """Return the live session for ``token`` (and its active user), sliding its expiry; else None.
 
-    A session is live when ``UserSession.is_live`` holds and its user exists and is active. The
-    expiry slides on every use, but the row is written at most once per
-    ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy clients do not write on every request.
+    A session is live when ``UserSession.is_live`` holds, its user exists and is active, and (with
+    ``SESSION_MAX_AGE_DAYS`` set) it was created within that many days. The expiry slides on every
+    use, but the row is written at most once per ``SESSION_TOUCH_INTERVAL_SECONDS``, so that busy
+    clients do not write on every request.
     """
     if not token or len(token) > 200:
         return None
@@ -93,7 +108,12 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
             .join(UserSession.user)
             .join(User.account)
             .options(contains_eager(UserSession.user).contains_eager(User.account))
-            .where(UserSession.token_hash == hash_token(token), UserSession.live_at(now), User.status == ACTIVE)
+            .where(
+                UserSession.token_hash == hash_token(token),
+                UserSession.live_at(now),
+                User.status == ACTIVE,
+                _within_max_age(now),
+            )
         )
     if session is None:
         return None
@@ -144,17 +164,26 @@ def revoke_session(session: UserSession, reason: str, *, actor: str | None = Non
 
 
 def revoke_sessions_for_user(
-    user: User, reason: str, *, actor: str | None = None, keep_session_id: int | None = None
+    user: User,
+    reason: str,
+    *,
+    actor: str | None = None,
+    keep_session_id: int | None = None,
+    apps: Iterable[str] | None = None,
 ) -> int:
     """Revoke every live session of ``user`` (web and app) and audit it; returns how many.
 
     The one way all of a person's sessions end: deactivation, deletion, support's "revoke all",
-    the owner's "sign out everywhere else" (``keep_session_id`` spares the one in use). One UPDATE,
-    so that a user with thousands of sessions costs one statement. The caller commits.
+    the owner's "sign out everywhere else" (``keep_session_id`` spares the one in use), and a lost
+    role (``apps`` limits it to the sessions of the apps that role opened). One UPDATE, so that a
+    user with thousands of sessions costs one statement. The caller commits.
     """
     query = update(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
     if keep_session_id is not None:
         query = query.where(UserSession.id != keep_session_id)
+    app_names = sorted(apps) if apps is not None else None
+    if app_names is not None:
+        query = query.where(UserSession.app.in_(app_names))
     result = db.session.execute(
         query.values(revoked_at=utcnow(), revoked_reason=reason).execution_options(synchronize_session="fetch")
     )
@@ -165,6 +194,72 @@ def revoke_sessions_for_user(
         subject_email=user.email,
         actor=actor,
         details={"revoked": revoked, "reason": reason}
-        | ({"kept_session_id": keep_session_id} if keep_session_id is not None else {}),
+        | ({"kept_session_id": keep_session_id} if keep_session_id is not None else {})
+        | ({"apps": app_names} if app_names is not None else {}),
+    )
+    return revoked
+
+
+def revoke_app_sessions_for_users(
+    lost_apps: dict[int, frozenset[str]], reason: str, *, account_id: int, actor: str | None = None
+) -> int:
+    """Revoke the live sessions of each user id's lost apps, with one summary audit event.
+
+    For bulk role changes (a CSV import updates thousands of users): one UPDATE per distinct set
+    of lost apps (a handful), not one per user. Returns how many sessions were revoked. The caller
+    commits.
+    """
+    by_apps: dict[frozenset[str], list[int]] = {}
+    for user_id, apps in lost_apps.items():
+        if apps:
+            by_apps.setdefault(apps, []).append(user_id)
+    if not by_apps:
+        return 0
+    now = utcnow()
+    revoked = 0
+    for apps, user_ids in by_apps.items():
+        result = db.session.execute(
+            update(UserSession)
+            .where(
+                UserSession.user_id.in_(user_ids),
+                UserSession.app.in_(sorted(apps)),
+                UserSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session="fetch")
+        )
+        revoked += cast(CursorResult[Any], result).rowcount
+    audit.record(
+        "session.revoke_many",
+        account_id=account_id,
+        actor=actor,
+        details={"revoked": revoked, "reason": reason, "users": sum(len(ids) for ids in by_apps.values())},
+    )
+    return revoked
+
+
+def revoke_password_sessions(account_id: int, reason: str, *, actor: str | None = None) -> int:
+    """Revoke the account's live password sessions (portal, no IdP connection) and audit the count.
+
+    "SSO required" switched on: sign-ins through the IdP (web and app) stay, a password sign-in
+    made before the switch ends at once. One UPDATE. The caller commits.
+    """
+    result = db.session.execute(
+        update(UserSession)
+        .where(
+            UserSession.account_id == account_id,
+            UserSession.connection_id.is_(None),
+            UserSession.app == "portal",
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    revoked = cast(CursorResult[Any], result).rowcount
+    audit.record(
+        "session.revoke_many",
+        account_id=account_id,
+        actor=actor,
+        details={"revoked": revoked, "reason": reason, "password_sessions_only": True},
     )
     return revoked

@@ -1,10 +1,15 @@
-"""The flask-login glue: every request finds its server-side session by cookie or bearer token."""
+"""The flask-login glue: every request finds its server-side session by cookie or bearer token.
+
+Bearer tokens (the desktop and mobile apps') count only under ``/api/``; every page needs the
+portal's cookie session, so that an app token can never open the admin or setup pages.
+"""
 
 from __future__ import annotations
 
 import secrets
 
 from flask import Flask, Request, current_app, g, jsonify, redirect, request, url_for
+from flask import session as flask_session
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -13,6 +18,8 @@ from app.models import User, UserSession
 from app.sessions import find_live_session
 
 APP_TOKEN_APPS = ("desktop", "mobile")
+#: The only paths where an ``Authorization: Bearer`` header authenticates.
+API_PREFIX = "/api/"
 
 
 def _secure() -> bool:
@@ -32,13 +39,32 @@ def set_session_cookie(response: Response, token: str) -> None:
     """Store the session token in the browser: HttpOnly, SameSite=Lax, Secure on https.
 
     No Max-Age: the server decides when the session ends (sliding 21 days), and a
-    browser-session cookie is not a remember-me cookie.
+    browser-session cookie is not a remember-me cookie. Every sign-in comes here, so this is also
+    where the CSRF secret is renewed: a token read before the sign-in is worthless after it.
     """
+    renew_csrf_secret()
     response.set_cookie(session_cookie_name(), token, httponly=True, secure=_secure(), samesite="Lax", path="/")
 
 
 def clear_session_cookie(response: Response) -> None:
+    """Forget the session token in the browser (sign-out), and renew the CSRF secret."""
+    renew_csrf_secret()
     response.delete_cookie(session_cookie_name(), path="/", secure=_secure(), httponly=True, samesite="Lax")
+
+
+def renew_csrf_secret() -> None:
+    """Drop Flask-WTF's CSRF secret (kept in the Flask session cookie) so the next form gets a new one.
+
+    A sign-in or sign-out changes who the browser is: tokens issued before (perhaps planted by
+    someone who shared the browser, or read from an old page) must not be accepted after it.
+    Only that key goes: flashed messages in the same cookie survive. Marked modified even when the
+    request brought no Flask session (a cross-site POST does not carry the SameSite=Lax cookie), so
+    that Flask then deletes the browser's cookie, old secret included.
+    """
+    field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    flask_session.pop(field_name, None)
+    flask_session.modified = True
+    g.pop(field_name, None)
 
 
 def browser_binding() -> tuple[str, bool]:
@@ -92,8 +118,12 @@ def required_session() -> UserSession:
 
 
 def load_user_from_request(req: Request) -> User | None:
-    """flask-login request loader: bearer tokens are app sessions, cookies are portal sessions."""
-    if "Authorization" in req.headers:
+    """flask-login request loader: bearer tokens are app sessions (API only), cookies are portal sessions.
+
+    Outside ``/api/`` an Authorization header is ignored: the page is served as to a browser
+    without a session (the sign-in page), whatever token the header carries.
+    """
+    if "Authorization" in req.headers and req.path.startswith(API_PREFIX):
         session = find_live_session(bearer_token(req))
         if session is not None and session.app not in APP_TOKEN_APPS:
             session = None

@@ -6,8 +6,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import abort
+from flask import abort, render_template, request
 from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.services.setup_wizard import ReadOnlyAccessError, record_refused_change
+
+#: Methods that only read: every other method changes something and needs the right to change.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def app_access_required(app_name: str) -> Callable:
@@ -43,3 +49,20 @@ def role_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def refuse_read_only(err: ReadOnlyAccessError) -> tuple[str, int]:
+    """Answer a refused change (``STAFF_READ_ONLY``): roll back, audit it, 403 with the code.
+
+    Registered as the error handler of the blueprints whose pages staff may read but not change.
+    """
+    db.session.rollback()
+    record_refused_change(current_user, err, method=request.method, path=request.path, endpoint=request.endpoint or "")
+    db.session.commit()
+    return render_template(
+        "errors/http.html",
+        status=err.status,
+        code=err.code,
+        title="You can read this, not change it",
+        message=err.message,
+    ), err.status

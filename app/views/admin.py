@@ -1,7 +1,10 @@
 """The account admin's pages: the users of their own account, and the CSV import.
 
 Only users with the ``admin`` role, and only for their own account: another account's user
-answers 404, so that its existence is not revealed. Deactivation and deletion go through
+answers 404, so that its existence is not revealed. Staff (role ``support``) never change users: a
+staff member without the admin role of their own account gets 403 ``STAFF_READ_ONLY`` (audited) on
+every state-changing request here, and one who is an admin of their own account manages that
+account only, like any admin. Deactivation and deletion go through
 ``app.services.users`` (which revokes every session in the same transaction); the import goes through
 ``app.services.imports``. This module reads forms and renders pages.
 """
@@ -34,14 +37,28 @@ from app.roles import CUSTOMER_ROLES
 from app.services.imports import MAX_ROWS, import_users, record_refused_import
 from app.services.listing import FilterError
 from app.services.session_queries import live_session_count
+from app.services.setup_wizard import ReadOnlyAccessError, is_staff, require_change
 from app.services.user_directory import UserFilters, list_users
 from app.services.users import UserError, create_user, deactivate_user, delete_user, reactivate_user, update_user
-from app.views.access import role_required
+from app.views.access import SAFE_METHODS, refuse_read_only, role_required
 from app.views.forms import Form
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.register_error_handler(ReadOnlyAccessError, refuse_read_only)
+
+
+@bp.before_request
+def _staff_change_nothing() -> None:
+    """A change by staff who are not an admin of their own account: 403 ``STAFF_READ_ONLY``, audited.
+
+    Before any view, so that every state-changing route of this blueprint, present or future, is
+    covered. Others (agents, anonymous) meet the views' own checks (role, sign-in) as before.
+    """
+    if request.method not in SAFE_METHODS and current_user.is_authenticated and is_staff(current_user):
+        require_change(current_user, current_user.account_id)
+
 
 ADMIN_ROLE = "admin"
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in CUSTOMER_ROLES]

@@ -1,8 +1,11 @@
 """The guided IdP setup wizard: choose the provider, follow its steps, import the IdP side, test,
 enable; then edit, disable, delete, roll certificates over and read the diagnostics.
 
-Open to the account's admins and to staff (role ``support``) for every account. Another account's
-objects answer 404, so that their existence is not revealed. SAML work goes through
+Open to the account's admins, and to staff (role ``support``) for every account, read only: every
+state-changing request, and the pages that are only a form for a change, need the right to change
+(``app.services.setup_wizard.may_change``); staff get 403 ``STAFF_READ_ONLY``, audited as
+``access.refused``, and the pages they read show no change controls. Another account's objects
+answer 404, so that their existence is not revealed. SAML work goes through
 ``app.saml.core`` and the connection services; this module only reads forms and renders pages.
 """
 
@@ -12,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
@@ -51,16 +54,18 @@ from app.services.connections import (
     update_connection_settings,
 )
 from app.services.setup_wizard import (
+    ReadOnlyAccessError,
     accounts_for_staff,
     idp_side_complete,
     is_staff,
-    manageable_account,
-    manageable_connection,
+    may_change,
+    readable_account,
+    readable_connection,
     walkthrough_values,
     wizard_step,
 )
-from app.sessions.web import browser_binding, set_binding_cookie
-from app.views.access import role_required
+from app.sessions.web import browser_binding, clear_session_cookie, current_session, set_binding_cookie
+from app.views.access import SAFE_METHODS, refuse_read_only, role_required
 from app.views.forms import Form
 from app.views.setup_forms import (
     ConfirmActionForm,
@@ -77,8 +82,9 @@ from app.views.setup_forms import (
 log = logging.getLogger(__name__)
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
+bp.register_error_handler(ReadOnlyAccessError, refuse_read_only)
 
-#: Who may use the wizard: an account's admins, and staff for every account.
+#: Who may open the wizard: an account's admins, and staff for every account (staff read only).
 MANAGER_ROLES = ("admin", "support")
 #: A bad form or bad metadata: the page is shown again with the reason.
 UNPROCESSABLE = 422
@@ -98,18 +104,39 @@ SIGNED_LABELS = {
 # --- access ------------------------------------------------------------------------------------
 
 
-def _account_or_404(slug: str) -> Account:
-    account = manageable_account(current_user, slug)
+def _check_change(account_id: int, *, change: bool) -> None:
+    """Refuse a change by someone who may only read; remember for the templates what they may do.
+
+    Every state-changing method counts as a change, whatever the route says, so that a new POST
+    route is covered without anyone remembering to mark it.
+    """
+    g.setup_can_change = may_change(current_user, account_id)
+    if (change or request.method not in SAFE_METHODS) and not g.setup_can_change:
+        raise ReadOnlyAccessError(account_id)
+
+
+def _account_or_404(slug: str, *, change: bool = False) -> Account:
+    """The account if this person may read its setup (and change it, with ``change``); else 404/403."""
+    account = readable_account(current_user, slug)
     if account is None:
         abort(404)
+    _check_change(account.id, change=change)
     return account
 
 
-def _connection_or_404(connection_id: int) -> IdpConnection:
-    connection = manageable_connection(current_user, connection_id)
+def _connection_or_404(connection_id: int, *, change: bool = False) -> IdpConnection:
+    """The connection if this person may read its account's setup (and change it, with ``change``)."""
+    connection = readable_connection(current_user, connection_id)
     if connection is None:
         abort(404)
+    _check_change(connection.account_id, change=change)
     return connection
+
+
+@bp.context_processor
+def _change_controls() -> dict[str, bool]:
+    """``can_change``: whether the page shows its change buttons and forms (not to staff)."""
+    return {"can_change": bool(g.get("setup_can_change", False))}
 
 
 def _render_connection_page(
@@ -166,6 +193,7 @@ def sso_required(slug: str) -> Response:
         flash("Choose whether SSO is required.", "error")
         return redirect(url_for("setup.connections", slug=account.slug))
     required = form.required.data == "on"
+    own = current_session()
     try:
         set_sso_required(account, required)
         db.session.commit()
@@ -173,6 +201,15 @@ def sso_required(slug: str) -> Response:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("setup.connections", slug=account.slug))
+    if own is not None and own.revoked_at is not None:
+        # The admin signed in with a password: that session ended with the others. Sign in with SSO.
+        flash(
+            "SSO is now required. You had signed in with a password, so that session has ended: sign in with SSO.",
+            "info",
+        )
+        response = redirect(url_for("auth.login", next=url_for("setup.connections", slug=account.slug)))
+        clear_session_cookie(response)
+        return response
     if required:
         flash("SSO is now required: users of this account can no longer sign in with a password.", "success")
     else:
@@ -184,7 +221,7 @@ def sso_required(slug: str) -> Response:
 @role_required(*MANAGER_ROLES)
 def new_connection(slug: str) -> Response | tuple[str, int]:
     """Step 1: choose the identity provider; creates a draft connection with its own SP key."""
-    account = _account_or_404(slug)
+    account = _account_or_404(slug, change=True)
     form = NewConnectionForm()
     if form.validate_on_submit():
         try:
@@ -282,7 +319,7 @@ def _render_import(
 @role_required(*MANAGER_ROLES)
 def import_idp(connection_id: int) -> tuple[str, int]:
     """Step 3: give us the IdP side: metadata file, pasted XML, metadata URL, or typed in."""
-    connection = _connection_or_404(connection_id)
+    connection = _connection_or_404(connection_id, change=True)
     forms = ImportForms.build()
     if connection.idp_metadata_url:
         forms.url.metadata_url.data = connection.idp_metadata_url
@@ -480,7 +517,7 @@ def disable(connection_id: int) -> Response:
 @role_required(*MANAGER_ROLES)
 def delete(connection_id: int) -> Response | tuple[str, int]:
     """Delete the connection after a confirmation page."""
-    connection = _connection_or_404(connection_id)
+    connection = _connection_or_404(connection_id, change=True)
     form = ConfirmActionForm()
     if request.method == "POST":
         if form.validate():
@@ -540,7 +577,7 @@ def _settings_form(connection: IdpConnection, plugin: type[IdpPlugin], *, formda
 @role_required(*MANAGER_ROLES)
 def settings(connection_id: int) -> Response | tuple[str, int]:
     """Edit the name, the email attributes, what must be signed, the NameID format, IdP-initiated."""
-    connection = _connection_or_404(connection_id)
+    connection = _connection_or_404(connection_id, change=True)
     plugin = get_plugin(connection.plugin_key)
     form = _settings_form(connection, plugin, formdata=request.method == "POST")
     error = None

@@ -132,5 +132,12 @@ def test_admin_connects_okta_then_a_user_signs_in(okta_co, page, new_page):
     screenshot(page, "wizard-10-diagnostics")
     page.goto(f"{url}/setup/accounts/okta-co/")
     page.click("[data-testid=sso-required-on]")
+    # The admin's own password session ended with the account's others: back in through SSO.
+    page.wait_for_url("**/login**")
+    assert "sign in with SSO" in page.inner_text("body")
+    page.fill("#sso-email", ADMIN)
+    page.click("[data-testid=sso-submit]")
+    _sign_in_at_demo_idp(page, ADMIN)
+    page.wait_for_url("**/setup/accounts/okta-co/")
     page.wait_for_selector("[data-testid=sso-required-off]")
     screenshot(page, "wizard-11-sso-required")
