@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
+from sqlalchemy import BindParameter, ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
@@ -58,7 +58,7 @@ class UserSession(Model):
         return self.revoked_at is None and self.expires_at > now
 
     @classmethod
-    def live_at(cls, now: datetime) -> ColumnElement[bool]:
+    def live_at(cls, now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
         """The SQL form of ``is_live``: not revoked and not expired at ``now``."""
         return and_(cls.revoked_at.is_(None), cls.expires_at > now)
 

@@ -7,6 +7,7 @@ SHA-256. Every request looks the session up, so a revocation is seen by every wo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, CursorResult, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, DateTime, Select, and_, bindparam, select, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.extensions import db
-from app.models import User, UserSession
+from app.models import Account, User, UserSession
 from app.models.user import ACTIVE
+from app.roles import apps_for_roles
 from app.timeutil import utcnow
 
 #: 256 bits of randomness, URL-safe.
@@ -43,19 +45,6 @@ class NewSession:
 
 def _lifetime() -> dt.timedelta:
     return dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
-
-
-def _within_max_age(now: dt.datetime) -> ColumnElement[bool]:
-    """``created_at`` within the optional absolute lifetime ``SESSION_MAX_AGE_DAYS`` (off when 0/unset).
-
-    The sliding 21 days are the product's promise; an operator who must also bound how long one
-    sign-in can last (a compliance rule) sets this, and a session that old is refused however
-    recently it was used.
-    """
-    max_age_days = current_app.config.get("SESSION_MAX_AGE_DAYS") or 0
-    if max_age_days <= 0:
-        return true()
-    return UserSession.created_at > now - dt.timedelta(days=max_age_days)
 
 
 def create_session(
@@ -104,29 +93,23 @@ def find_live_session(token: str | None, *, app_name: str | None = None) -> User
     # No autoflush: looking a session up never writes the request's pending changes.
     with db.session.no_autoflush:
         session = db.session.scalar(
-            select(UserSession)
-            .join(UserSession.user)
-            .join(User.account)
-            .options(contains_eager(UserSession.user).contains_eager(User.account))
-            .where(
-                UserSession.token_hash == hash_token(token),
-                UserSession.live_at(now),
-                User.status == ACTIVE,
-                _within_max_age(now),
-            )
+            _session_statement(), {"token_hash": hash_token(token), "now": now, "created_after": _created_after(now)}
         )
     if session is None:
         return None
     if app_name is not None and session.app != app_name:
         return None
-    touch_interval = dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
-    if now - session.last_used_at >= touch_interval:
-        _slide(session, now)
+    if _due_for_slide(session.last_used_at, now):
+        expires_at = _slide(session.id, now)
+        # Keep the identity map in step without marking the object dirty.
+        set_committed_value(session, "last_used_at", now)
+        set_committed_value(session, "expires_at", expires_at)
     return session
 
 
-def _slide(session: UserSession, now: dt.datetime) -> None:
-    """Extend ``session`` to a full lifetime from ``now``, in a transaction of its own.
+def _slide(session_id: int, now: dt.datetime) -> dt.datetime:
+    """Extend a session to a full lifetime from ``now``, in a transaction of its own; return the
+    new expiry.
 
     Its own connection and commit, so that sliding never commits (or rolls back) whatever the
     request has pending: services add to the request's transaction and the view decides. The
@@ -136,11 +119,144 @@ def _slide(session: UserSession, now: dt.datetime) -> None:
     expires_at = now + _lifetime()
     with db.engine.begin() as connection:
         connection.execute(
-            update(UserSession).where(UserSession.id == session.id).values(last_used_at=now, expires_at=expires_at)
+            update(UserSession).where(UserSession.id == session_id).values(last_used_at=now, expires_at=expires_at)
         )
-    # Keep the identity map in step without marking the object dirty.
-    set_committed_value(session, "last_used_at", now)
-    set_committed_value(session, "expires_at", expires_at)
+    return expires_at
+
+
+def _due_for_slide(last_used_at: dt.datetime, now: dt.datetime) -> bool:
+    return now - last_used_at >= dt.timedelta(seconds=current_app.config["SESSION_TOUCH_INTERVAL_SECONDS"])
+
+
+@dataclass(frozen=True)
+class AppSessionUser:
+    """The person behind an app's bearer token, as the API needs them: plain values.
+
+    The desktop and mobile apps (and the phone system's backend) check their token on every call,
+    so this path reads a handful of columns with one Core statement and builds no ORM objects.
+    It is what flask-login's ``current_user`` is on an API request made with a bearer token.
+    """
+
+    id: int
+    email: str
+    name: str
+    roles: str
+    account_id: int
+    account_slug: str
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def role_list(self) -> list[str]:
+        return [role for role in self.roles.split(",") if role]
+
+    @property
+    def apps(self) -> frozenset[str]:
+        return apps_for_roles(self.role_list)
+
+
+@dataclass(frozen=True)
+class AppSession:
+    """A live desktop or mobile session, as plain values (see ``AppSessionUser``)."""
+
+    id: int
+    app: str
+    expires_at: dt.datetime
+    user: AppSessionUser
+
+
+@functools.cache
+def _session_statement() -> Select[tuple[UserSession]]:
+    """The cookie lookup, built once (see ``_app_session_statement``): the session with its user
+    and the user's account, which every page shows, in one query."""
+    return (
+        select(UserSession)
+        .join(UserSession.user)
+        .join(User.account)
+        .options(contains_eager(UserSession.user).contains_eager(User.account))
+        .where(_live_with_active_user())
+    )
+
+
+def _live_with_active_user() -> ColumnElement[bool]:
+    """``UserSession.live_at`` at the ``now`` parameter, an active user, and the optional
+    absolute lifetime at the ``created_after`` parameter: the rule both lookups share."""
+    return and_(
+        UserSession.token_hash == bindparam("token_hash"),
+        UserSession.live_at(bindparam("now", type_=DateTime)),
+        UserSession.created_at > bindparam("created_after"),
+        User.status == ACTIVE,
+    )
+
+
+#: ``created_after`` when no absolute lifetime is set: every session qualifies.
+_NO_MAX_AGE = dt.datetime(1970, 1, 1)
+
+
+def _created_after(now: dt.datetime) -> dt.datetime:
+    """Sessions created before this are too old under ``SESSION_MAX_AGE_DAYS`` (off when 0/unset).
+
+    The sliding 21 days are the product's promise; an operator who must also bound how long one
+    sign-in can last (a compliance rule) sets this, and a session that old is refused however
+    recently it was used.
+    """
+    max_age_days = current_app.config.get("SESSION_MAX_AGE_DAYS") or 0
+    return now - dt.timedelta(days=max_age_days) if max_age_days > 0 else _NO_MAX_AGE
+
+
+@functools.cache
+def _app_session_statement() -> Select[Any]:
+    """The bearer lookup, built once: a statement object reused on every request keeps its
+    compiled form and cache key, so a lookup costs the database round trip and little else."""
+    return (
+        select(
+            UserSession.id,
+            UserSession.app,
+            UserSession.expires_at,
+            UserSession.last_used_at,
+            User.id,
+            User.email,
+            User.name,
+            User.roles,
+            User.account_id,
+            Account.slug,
+        )
+        .join(User, User.id == UserSession.user_id)
+        .join(Account, Account.id == User.account_id)
+        .where(_live_with_active_user())
+    )
+
+
+def find_live_app_session(token: str | None, apps: tuple[str, ...]) -> AppSession | None:
+    """The live session of one of ``apps`` for a bearer ``token``, sliding it; else None.
+
+    The same rule as ``find_live_session`` (``UserSession.live_at``: not revoked, not expired; an
+    active user; the optional absolute lifetime) in one prepared statement on the request's
+    connection, and the same throttled slide. The caller checks roles.
+    """
+    if not token or len(token) > 200:
+        return None
+    now = utcnow()
+    row = (
+        db.session.connection()
+        .execute(
+            _app_session_statement(),
+            {"token_hash": hash_token(token), "now": now, "created_after": _created_after(now)},
+        )
+        .tuples()
+        .first()
+    )
+    if row is None or row[1] not in apps:
+        return None
+    session_id, app_name, expires_at, last_used_at, user_id, email, name, roles, account_id, slug = row
+    if _due_for_slide(last_used_at, now):
+        expires_at = _slide(session_id, now)
+    return AppSession(session_id, app_name, expires_at, AppSessionUser(user_id, email, name, roles, account_id, slug))
 
 
 def revoke_session(session: UserSession, reason: str, *, actor: str | None = None) -> bool:

@@ -12,8 +12,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db, login_manager
+from app.models import UserSession
 from app.services.native_apps import TokenError, exchange_code, record_token_refusal, revoke_app_session
-from app.sessions.web import required_session
+from app.sessions.web import current_app_session, required_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -22,15 +23,23 @@ csrf.exempt(bp)
 @bp.get("/me")
 @login_required
 def me() -> Response:
-    """Who this session belongs to: 200 for a live session, else 401."""
-    session = required_session()
+    """Who this session belongs to: 200 for a live session (an app's bearer token, or the
+    portal's cookie), else 401."""
+    app_session = current_app_session()
+    if app_session is not None:
+        person = app_session.user
+        account_slug, app_name, expires_at = person.account_slug, app_session.app, app_session.expires_at
+    else:
+        session = required_session()
+        person = current_user
+        account_slug, app_name, expires_at = current_user.account.slug, session.app, session.expires_at
     return jsonify(
-        email=current_user.email,
-        name=current_user.name,
-        account=current_user.account.slug,
-        roles=current_user.role_list,
-        app=session.app,
-        expires_at=session.expires_at.isoformat() + "Z",
+        email=person.email,
+        name=person.name,
+        account=account_slug,
+        roles=person.role_list,
+        app=app_name,
+        expires_at=expires_at.isoformat() + "Z",
     )
 
 
@@ -71,8 +80,10 @@ def logout() -> Response:
     Only a bearer token counts: this blueprint takes no CSRF token, so a browser cookie must
     never be able to sign anyone out here.
     """
-    if "Authorization" not in request.headers or not current_user.is_authenticated:
+    app_session = current_app_session()
+    session = db.session.get(UserSession, app_session.id) if app_session is not None else None
+    if session is None:
         return login_manager.unauthorized()
-    revoke_app_session(required_session())
+    revoke_app_session(session)
     db.session.commit()
     return Response(status=204)
