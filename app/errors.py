@@ -83,6 +83,11 @@ _CODES = [
         400,
         "Your identity provider did not send your email address. Your administrator must add it to the SAML settings.",
     ),
+    ErrorCode(
+        "SAML_EMAIL_AMBIGUOUS",
+        400,
+        "Your identity provider sent more than one email address for you, so we cannot tell who is signing in. Your administrator must make the email attribute carry one value.",
+    ),
     ErrorCode("SAML_INVALID", 400, _SAML_BAD),
     ErrorCode(
         "SAML_SESSION_CONFLICT",

@@ -37,7 +37,7 @@ from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
 from app.saml.options import resolve_options
 from app.saml.urls import request_data_for, sp_values
-from app.saml.xmlguard import NS, check_signatures, decode_saml_response
+from app.saml.xmlguard import NS, check_assertion_covered, check_signatures, decode_saml_response
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -464,6 +464,8 @@ def _validate(
         raise SignInError("SAML_INVALID", f"{type(exc).__name__}: {exc}") from None
 
     document = response.decrypted_document if response.encrypted else response.document
+    # With "any" the library requires some signature; this makes sure it is one over the assertion.
+    check_assertion_covered(document)
     signed_elements, algorithms = _signature_facts(document)
     valid_until = _check_envelope_and_subject(root, document, connection, pending, signed_elements)
     verified = _read_assertion(connection, document, signed_elements, algorithms, valid_until)

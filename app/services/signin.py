@@ -30,13 +30,23 @@ EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 def email_from_assertion(assertion: VerifiedAssertion) -> str:
     """The email the IdP vouches for: the first named attribute with a value, else the NameID.
 
-    The NameID is used only when it looks like an email address (emailAddress format, or an
-    unspecified one containing ``@``): a persistent or transient ID is never an email.
+    An attribute that carries more than one value (two ``Attribute`` elements of that name, or
+    two values in one) is ambiguous and refused (``SAML_EMAIL_AMBIGUOUS``): taking the first
+    would let whatever the IdP put first decide who signs in. The NameID is used only when it
+    looks like an email address (emailAddress format, or an unspecified one containing ``@``):
+    a persistent or transient ID is never an email.
     """
     for name in resolve_options(assertion.connection).email_attributes:
-        for value in assertion.attributes.get(name, []):
-            if value and value.strip():
-                return normalise_email(value)
+        values = [value.strip() for value in assertion.attributes.get(name, []) if value and value.strip()]
+        if len(values) > 1:
+            raise SignInError(
+                "SAML_EMAIL_AMBIGUOUS",
+                f"attribute {name[:100]!r} carries {len(values)} values",
+                connection_id=assertion.connection.id,
+                name_id=assertion.name_id,
+            )
+        if values:
+            return normalise_email(values[0])
     name_id = (assertion.name_id or "").strip()
     nameid_is_email = assertion.name_id_format in (None, EMAIL_NAMEID_FORMAT) or (
         assertion.name_id_format or ""
