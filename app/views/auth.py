@@ -34,18 +34,33 @@ def index() -> Response:
 @bp.get("/login")
 def login() -> str:
     """The sign-in page: SSO by email first, and a password form for accounts that allow it."""
+    return _login_page(request.args.get("email", ""))
+
+
+def _login_page(email: str, *, continue_sso: bool = False) -> str:
+    """The sign-in page with ``email`` filled in; ``continue_sso`` labels the SSO button
+    "Continue to your identity provider" (for a link or bookmark to ``/sso/start``)."""
     next_path = safe_next_path(request.args.get("next"))
-    sso_form = SsoStartForm(data={"next": next_path, "email": request.args.get("email", "")})
-    password_form = PasswordLoginForm(data={"next": next_path})
-    return render_template("auth/login.html", sso_form=sso_form, password_form=password_form)
+    sso_form = SsoStartForm(formdata=None, data={"next": next_path, "email": email[:320]})
+    password_form = PasswordLoginForm(formdata=None, data={"next": next_path})
+    return render_template("auth/login.html", sso_form=sso_form, password_form=password_form, continue_sso=continue_sso)
 
 
 @bp.get("/sso/start")
+def sso_start_page() -> str:
+    """A link or bookmark to start SSO: the sign-in page with the email filled in and a
+    "Continue" button. Never a redirect to the IdP by itself (a third-party page could otherwise
+    start a sign-in in a victim's browser)."""
+    return _login_page(request.args.get("email", ""), continue_sso=True)
+
+
+@bp.post("/sso/start")
 def sso_start() -> Response | tuple[str, int]:
-    """Find the account's IdP from the email and send the browser there with an AuthnRequest."""
-    email = request.args.get("email", "")[:320]
-    app_name = request.args.get("app", "portal")
-    next_path = safe_next_path(request.args.get("next"))
+    """The SSO form, posted with its CSRF token (checked by CSRFProtect before this runs): find
+    the account's IdP from the email and send the browser there with an AuthnRequest."""
+    email = request.form.get("email", "")[:320]
+    app_name = request.form.get("app", "portal")
+    next_path = safe_next_path(request.form.get("next"))
     binding, is_new = browser_binding()
     try:
         location = start_sso(email, app_name=app_name, next_path=next_path, browser_binding=binding)

@@ -12,11 +12,11 @@ class Form(FlaskForm):
 
 
 class SsoStartForm(Form):
-    """ "Sign in with SSO": only an email. Sent with GET to ``/sso/start`` (no CSRF needed there:
-    starting a sign-in changes nothing on the server the browser did not ask for)."""
+    """ "Sign in with SSO": only an email, posted with its CSRF token to ``/sso/start``.
 
-    class Meta:
-        csrf = False
+    Starting a sign-in is a user action: a third-party page must not be able to send a victim's
+    browser to the IdP (which may sign it in silently, as whoever the page chose) with a link.
+    """
 
     email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
     next = HiddenField()

@@ -7,17 +7,23 @@ from werkzeug.test import TestResponse
 
 from app.models import IdpConnection
 from app.saml.urls import sp_values
-from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
+from tests.helpers.web import csrf_from
+from tests.saml_idp import TestIdP, authn_request_from_location
+
+
+def post_sso_start(client: FlaskClient, email: str, next_path: str | None = None, **form: str) -> TestResponse:
+    """Submit the sign-in page's SSO form (with its CSRF token), as a browser would."""
+    data = {"email": email, "csrf_token": csrf_from(client, "/login"), **form}
+    if next_path:
+        data["next"] = next_path
+    return client.post("/sso/start", data=data)
 
 
 def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
-    """GET /sso/start as a browser would; return the AuthnRequest ID the IdP received."""
-    query = {"email": email}
-    if next_path:
-        query["next"] = next_path
-    response = client.get("/sso/start", query_string=query)
+    """Start SSO for ``email`` from the sign-in page; return the AuthnRequest ID the IdP received."""
+    response = post_sso_start(client, email, next_path)
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.location.startswith(IDP_SSO_URL)
+    assert "SAMLRequest=" in response.location, response.location
     return authn_request_from_location(response.location).get("ID")
 
 
