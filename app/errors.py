@@ -95,6 +95,11 @@ _CODES = [
         "You are already signed in as someone else in this browser. Sign out first, then try again.",
     ),
     ErrorCode(
+        "SIGNIN_FINISH_INVALID",
+        400,
+        "This sign-in has expired, was already finished, or was opened in another browser. Please start the sign-in again.",
+    ),
+    ErrorCode(
         "ACS_METHOD_NOT_ALLOWED",
         405,
         "This address only accepts sign-in answers posted by your identity provider. Please start from the sign-in page.",

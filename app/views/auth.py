@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.errors import SignInError
 from app.extensions import db
 from app.redirects import safe_next_path
-from app.services.signin import password_sign_in, start_sso
+from app.services.signin import finish_sso_sign_in, password_sign_in, start_sso
 from app.sessions import revoke_session
 from app.sessions.web import (
+    binding_cookie_name,
     browser_binding,
     clear_session_cookie,
     current_session,
@@ -19,6 +20,7 @@ from app.sessions.web import (
     set_session_cookie,
 )
 from app.views.errors import refuse
+from app.views.finish_cookie import clear_finish_cookie, finish_cookie_name
 from app.views.forms import LogoutForm, PasswordLoginForm, SsoStartForm
 
 bp = Blueprint("auth", __name__)
@@ -70,6 +72,34 @@ def sso_start() -> Response | tuple[str, int]:
     response = redirect(location)
     if is_new:
         set_binding_cookie(response, binding)
+    return response
+
+
+@bp.get("/sso/finish")
+def sso_finish() -> Response:
+    """The same-site end of a web SSO sign-in: the ACS's 303 lands here with the portal's cookies,
+    so this request can see who the browser is signed in as, refuse a switch to another person,
+    and replace the old session."""
+    response: Response
+    try:
+        signed_in = finish_sso_sign_in(
+            request.args.get("r"),
+            browser_secret=request.cookies.get(finish_cookie_name()),
+            browser_binding=request.cookies.get(binding_cookie_name()),
+            current=current_session(),
+            ip=request.remote_addr,
+            user_agent=request.user_agent.string,
+        )
+    except SignInError as err:
+        db.session.commit()  # the result is used up by a refusal too
+        # A browser signed in as someone else gets a button to sign out first (A's session stays).
+        page = {"logout_form": LogoutForm()} if err.code == "SAML_SESSION_CONFLICT" else {}
+        response = make_response(refuse(err, action="signin.sso", template="errors/signin.html", **page))
+    else:
+        db.session.commit()  # the new session and the claimed result, together
+        response = redirect(signed_in.next_path)
+        set_session_cookie(response, signed_in.token)
+    clear_finish_cookie(response)
     return response
 
 

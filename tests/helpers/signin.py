@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -27,9 +29,18 @@ def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> 
     return authn_request_from_location(response.location).get("ID")
 
 
-def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str, **form: str) -> TestResponse:
-    """POST a SAMLResponse to the connection's ACS, as the IdP's auto-submitting form does."""
-    return client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+def post_acs(
+    client: FlaskClient, connection: IdpConnection, saml_response: str, *, finish: bool = True, **form: str
+) -> TestResponse:
+    """POST a SAMLResponse to the connection's ACS, as the IdP's auto-submitting form does.
+
+    A web sign-in the ACS accepted answers 303 to the same-site finishing URL; with ``finish``
+    the browser follows it, as a real one does, and that request's answer is returned.
+    """
+    response = client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+    if finish and response.status_code == 303 and urlsplit(response.location).path == "/sso/finish":
+        return client.get(response.location)
+    return response
 
 
 def sso_response(
