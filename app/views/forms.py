@@ -38,10 +38,8 @@ class LogoutForm(Form):
 
 
 class AppSignInEmailForm(Form):
-    """ "Which work email?" for an app's sign-in started without a ``login_hint``. Sent with GET back
-    to ``/sso/app/authorize`` with the app's checked parameters (no CSRF, as for ``SsoStartForm``)."""
-
-    class Meta:
-        csrf = False
+    """ "Which work email?" for an app's sign-in (filled in from ``login_hint`` when the app gave
+    one), posted with its CSRF token back to ``/sso/app/authorize`` with the app's parameters:
+    like ``SsoStartForm``, starting the sign-in is the person's click."""
 
     login_hint = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
