@@ -9,11 +9,13 @@ matters (``cross_site_post``); tests/browser/test_cross_site_signin.py does it i
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from flask.testing import FlaskClient
 
 from app.errors import SignInError
@@ -263,3 +265,45 @@ def test_two_requests_finishing_one_result_at_once_sign_in_once(app, client, acm
         thread.join()
     assert sorted(outcomes) == ["SIGNIN_FINISH_INVALID", "ok"]
     assert db.session.query(UserSession).count() == 1
+
+
+def _finish_in_worker(database_uri: str, location: str, cookies: dict[str, str], barrier, results) -> None:
+    """One gunicorn-style worker: its own process, app and database connections."""
+    from app import create_app
+    from config import TestingConfig
+
+    worker_app = create_app(
+        type("WorkerConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": database_uri, "BASE_URL": f"https://{HOST}"})
+    )
+    with worker_app.app_context():
+        browser = another_browser(worker_app)
+        for name, value in cookies.items():
+            browser.set_cookie(name, value, secure=True)
+        barrier.wait(timeout=30)
+        results.put(browser.get(location).status_code)
+        db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_one_finishing_request_wins_across_worker_processes(app, client, acme, idp):
+    """Four worker processes receive the same finishing request at once: one session, three refusals."""
+    request_id = start_sso(client, EMAIL)
+    response = acs_post(client, acme["connection"], idp.response(acme["sp"], email=EMAIL, request_id=request_id))
+    cookies = {name: client.get_cookie(name).value for name in (FINISH_COOKIE, BINDING_COOKIE)}
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(
+            target=_finish_in_worker,
+            args=(app.config["SQLALCHEMY_DATABASE_URI"], response.location, cookies, barrier, results),
+        )
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    statuses = sorted(results.get(timeout=60) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert statuses == [302, 400, 400, 400]
+    db.session.expire_all()
+    assert db.session.query(UserSession).count() == 1 and db.session.query(SignInResult).count() == 0
