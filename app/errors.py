@@ -83,11 +83,21 @@ _CODES = [
         400,
         "Your identity provider did not send your email address. Your administrator must add it to the SAML settings.",
     ),
+    ErrorCode(
+        "SAML_EMAIL_AMBIGUOUS",
+        400,
+        "Your identity provider sent more than one email address for you, so we cannot tell who is signing in. Your administrator must make the email attribute carry one value.",
+    ),
     ErrorCode("SAML_INVALID", 400, _SAML_BAD),
     ErrorCode(
         "SAML_SESSION_CONFLICT",
         409,
         "You are already signed in as someone else in this browser. Sign out first, then try again.",
+    ),
+    ErrorCode(
+        "SIGNIN_FINISH_INVALID",
+        400,
+        "This sign-in has expired, was already finished, or was opened in another browser. Please start the sign-in again.",
     ),
     ErrorCode(
         "ACS_METHOD_NOT_ALLOWED",

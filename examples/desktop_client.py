@@ -4,7 +4,8 @@
 It runs the loopback flow of RFC 8252 (OAuth 2.0 for Native Apps) with PKCE (RFC 7636):
 
 1. make a random PKCE verifier and state, and listen on 127.0.0.1 on a random free port;
-2. open the system browser at /sso/app/authorize (the portal runs the SAML sign-in there);
+2. open the system browser at /sso/app/authorize (the portal shows the work email, filled in
+   from --email, with a "Continue" button, then runs the SAML sign-in);
 3. receive the browser back on http://127.0.0.1:{port}/callback with a one-time code;
 4. check the state, exchange the code (with the verifier) at POST /api/v1/token;
 5. call GET /api/v1/me with the bearer token and print its JSON.

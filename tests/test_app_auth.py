@@ -19,7 +19,7 @@ from app.saml.urls import sp_values
 from app.services.native_apps import s256
 from app.timeutil import utcnow
 from tests.helpers.signin import post_acs
-from tests.helpers.web import another_browser, bearer
+from tests.helpers.web import another_browser, bearer, csrf_from
 from tests.saml_idp import IDP_SSO_URL, authn_request_from_location
 
 DESKTOP_URI = "http://127.0.0.1:53682/callback"
@@ -36,7 +36,8 @@ def new_verifier() -> str:
 
 
 def authorize(client, verifier: str | None = None, **overrides: str | None):
-    """GET /sso/app/authorize with valid parameters, except ``overrides`` (None drops one)."""
+    """Open /sso/app/authorize with valid parameters, except ``overrides`` (None drops one), as the
+    app does; with a ``login_hint``, press "Continue" on the page, as the person does."""
     params: dict[str, str | None] = {
         "app": "desktop",
         "redirect_uri": DESKTOP_URI,
@@ -46,7 +47,12 @@ def authorize(client, verifier: str | None = None, **overrides: str | None):
         "login_hint": "admin@acme.example",
     }
     params.update(overrides)
-    return client.get("/sso/app/authorize", query_string={k: v for k, v in params.items() if v is not None})
+    query = {k: v for k, v in params.items() if v is not None}
+    page = client.get("/sso/app/authorize", query_string=query)
+    if page.status_code != 200 or params["login_hint"] is None:
+        return page
+    assert 'data-testid="app-email-form"' in page.get_data(as_text=True)
+    return client.post("/sso/app/authorize", data={**query, "csrf_token": csrf_from(client, "/login")})
 
 
 def app_sign_in(
@@ -617,3 +623,26 @@ def test_portal_cookie_is_no_bearer_token_and_no_api_logout(client, acme, sign_i
 def test_bearer_calls_ignore_cookies(client, acme, sign_in):
     sign_in(acme["connection"], "admin@acme.example")
     assert_invalid_token(client.get("/api/v1/me", headers=bearer("unknown-token")))
+
+
+def test_a_login_hint_shows_the_continue_page_and_starts_nothing(client, acme):
+    """Issue 9 item 3: a link (from the app or from anyone) never sends the browser to the IdP."""
+    verifier = new_verifier()
+    query = {
+        "app": "desktop",
+        "redirect_uri": DESKTOP_URI,
+        "code_challenge": challenge_for(verifier),
+        "code_challenge_method": "S256",
+        "state": "st-123",
+        "login_hint": "admin@acme.example",
+    }
+    page = client.get("/sso/app/authorize", query_string=query)
+    assert page.status_code == 200 and page.location is None
+    html = page.get_data(as_text=True)
+    assert 'value="admin@acme.example"' in html and "Continue to your identity provider" in html
+    assert 'method="post"' in html and 'name="csrf_token"' in html
+    assert count(AppAuthorizationRequest) == 0 and count(PendingRequest) == 0
+    # A third-party page posting the same form has no CSRF token: nothing starts.
+    refused = client.post("/sso/app/authorize", data=query)
+    assert refused.status_code == 400 and b"CSRF_FAILED" in refused.data
+    assert count(AppAuthorizationRequest) == 0 and count(PendingRequest) == 0

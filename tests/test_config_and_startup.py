@@ -91,9 +91,9 @@ def test_client_address_comes_from_the_trusted_proxy_only(tmp_path):
     with behind_proxy.app_context():
         db.create_all()
         client = behind_proxy.test_client()
+        # A GET to the ACS is refused and audited with the client's address.
         client.get(
-            "/sso/start",
-            query_string={"email": "x@acme.example"},
+            "/saml/1/acs",
             headers={"X-Forwarded-For": "203.0.113.7"},
             environ_base={"REMOTE_ADDR": "10.0.0.2"},
         )

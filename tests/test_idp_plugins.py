@@ -70,7 +70,7 @@ class TestPluginContract:
         assert plugin.display_name
         assert plugin.setup_steps
         assert plugin.email_attributes
-        assert plugin.signed_element in ("assertion", "response", "both")
+        assert plugin.signed_element == "any"
         assert plugin.nameid_format.endswith((":emailAddress", ":unspecified"))
         assert plugin.metadata_source in ("url", "file")
         lifetime = plugin.certificate_lifetime_years
@@ -200,8 +200,7 @@ def test_render_hint_prefers_the_plugin_hint() -> None:
 # Per-plugin facts the walkthroughs and the SAML core rely on.
 
 
-def test_okta_signs_response_and_assertion() -> None:
-    assert get_plugin("okta").signed_element == "both"
+def test_okta_steps_show_the_sp_values() -> None:
     labels = {value.label for step in get_plugin("okta").setup_steps for value in step.values}
     assert {"Single sign-on URL", "Audience URI (SP Entity ID)"} <= labels
 
@@ -210,7 +209,6 @@ def test_google_metadata_is_a_file() -> None:
     google = get_plugin("google")
     assert google.metadata_source == "file"
     assert google.metadata_url_pattern is None
-    assert google.signed_element == "assertion"
     labels = {value.label for step in google.setup_steps for value in step.values}
     assert {"ACS URL", "Entity ID"} <= labels
 

@@ -98,12 +98,13 @@ def test_okta_shaped_response_both_signed_with_prefix_list(client, make_account,
     assert post_acs(client, connection, saml).status_code == 302
 
 
-def test_okta_connection_refuses_a_response_without_the_outer_signature(
+def test_okta_connection_hardened_to_both_refuses_a_response_without_the_outer_signature(
     client, make_account, make_connection, make_user, idp
 ):
-    """Okta signs both; its plugin requires both, so a stripped Response signature is refused."""
+    """Okta signs both; a connection hardened to require both refuses a stripped Response signature
+    (by default either signature is enough: errata E26)."""
     account = make_account()
-    connection = make_connection(account, "okta")
+    connection = make_connection(account, "okta", signed_element="both")
     make_user(account, "admin@acme.example")
     request_id = start_sso(client, "admin@acme.example")
     saml = idp.response(sp_values(connection).as_dict(), email="admin@acme.example", request_id=request_id)

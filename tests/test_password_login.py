@@ -6,6 +6,7 @@ import pytest
 
 from app.extensions import db
 from app.models import AuditEvent, User
+from tests.helpers.signin import post_sso_start
 
 PASSWORD = "correct horse battery staple"
 
@@ -69,18 +70,18 @@ def test_next_after_password_sign_in_stays_on_site(client, csrf_token, first_adm
 
 
 def test_sso_start_for_unknown_email_does_not_reveal_it(client, acme):
-    unknown = client.get("/sso/start", query_string={"email": "nobody@acme.example"})
+    unknown = post_sso_start(client, "nobody@acme.example")
     assert unknown.status_code == 404 and b"SSO_NOT_CONFIGURED" in unknown.data
 
 
 def test_sso_start_for_an_account_without_sso(client, make_account, make_user):
     make_user(make_account("nosso", "No SSO"), "x@nosso.example")
-    response = client.get("/sso/start", query_string={"email": "x@nosso.example"})
+    response = post_sso_start(client, "x@nosso.example")
     assert response.status_code == 404 and b"SSO_NOT_CONFIGURED" in response.data
 
 
 def test_sso_start_refuses_other_apps(client, acme):
-    response = client.get("/sso/start", query_string={"email": "admin@acme.example", "app": "fax"})
+    response = post_sso_start(client, "admin@acme.example", app="fax")
     assert response.status_code == 400 and b"UNKNOWN_APP" in response.data
 
 

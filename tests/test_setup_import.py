@@ -24,9 +24,9 @@ from app.saml.core import sp_metadata_xml
 from app.saml.urls import sp_values
 from tests.helpers.audit import audit_events
 from tests.helpers.metadata import MD, idp_metadata, make_cert
-from tests.helpers.signin import post_acs
+from tests.helpers.signin import post_acs, start_sso
 from tests.helpers.web import log_in
-from tests.saml_idp import TestIdP, authn_request_from_location
+from tests.saml_idp import TestIdP
 
 IDP_ENTITY = "https://idp.example.test/saml/metadata"
 
@@ -418,7 +418,7 @@ def test_refresh_from_metadata_url_rolls_over_an_enabled_connection(
     client.post(f"/setup/connections/{connection.id}/refresh", data={"csrf_token": csrf_token()})
     connection = _fresh(connection)
     assert len(connection.certificates) == 2 and connection.status == ENABLED
-    request_id = authn_request_from_location(client.get("/sso/start?email=user@acme.example").location).get("ID")
+    request_id = start_sso(client, "user@acme.example")
     signed_with_new = next_idp.response(
         sp_values(connection).as_dict(), email="user@acme.example", request_id=request_id
     )

@@ -293,7 +293,7 @@ def test_edit_settings(client, csrf_token, tenants):
 def test_settings_form_shows_provider_defaults(client, tenants):
     log_in(client, tenants["admin"])
     page = client.get(f"/setup/connections/{tenants['connection'].id}/settings").get_data(as_text=True)
-    assert "Okta&#39;s default: both the response and the assertion" in page
+    assert "Okta&#39;s default: the response or the assertion (either one)" in page
     assert (
         'data-testid="allow-idp-initiated"' in page
         and "checked" not in page.split('data-testid="allow-idp-initiated"')[0][-200:]

@@ -125,7 +125,11 @@ def test_agent_test_user_is_told_about_roles(client, csrf_token, okta, idp):
             "SAML_AUDIENCE_MISMATCH",
             "set Audience URI (SP Entity ID) to {sp_entity_id} exactly",
         ),
-        ({"sign_response": False}, "SAML_UNSIGNED", "set Response and Assertion Signature to Signed"),
+        (
+            {"sign_response": False, "sign_assertion": False},
+            "SAML_UNSIGNED",
+            "set Response and Assertion Signature to Signed",
+        ),
         (
             {
                 "email": None,

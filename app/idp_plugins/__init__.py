@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ERROR_CODES
-from app.idp_plugins.base import SP_VALUE_KEYS, IdpPlugin
+from app.idp_plugins.base import SIGNED_ELEMENTS, SP_VALUE_KEYS, IdpPlugin
 from app.idp_plugins.entra import EntraPlugin
 from app.idp_plugins.generic import GenericPlugin
 from app.idp_plugins.google import GooglePlugin
@@ -41,7 +41,7 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
             raise PluginRegistryError(f"IdP plugin {name} ({key}) has no setup steps.")
         if not plugin.email_attributes:
             raise PluginRegistryError(f"IdP plugin {name} ({key}) names no email attribute.")
-        if plugin.signed_element not in ("assertion", "response", "both"):
+        if plugin.signed_element not in SIGNED_ELEMENTS:
             raise PluginRegistryError(f"IdP plugin {name} ({key}): bad signed_element.")
         if "transient" in plugin.nameid_format:
             raise PluginRegistryError(f"IdP plugin {name} ({key}) must not request transient NameIDs.")

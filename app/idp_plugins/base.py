@@ -12,8 +12,12 @@ from typing import ClassVar, Literal
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 
-#: Which element the IdP signs by default; it decides what the SP requires to be signed.
-SignedElement = Literal["assertion", "response", "both"]
+#: What must carry the IdP's signature. ``any``: the assertion must be covered by a valid signature,
+#: on the assertion itself or on the enclosing Response (SAML profiles errata E26), which is what
+#: every IdP sends in one of its modes. ``assertion`` / ``response`` / ``both`` are per-connection
+#: hardening options that require that particular element to be signed.
+SignedElement = Literal["any", "assertion", "response", "both"]
+SIGNED_ELEMENTS: tuple[SignedElement, ...] = ("any", "assertion", "response", "both")
 
 #: The SP values a setup step may show, by key; ``app.idp_plugins.sp_values`` builds them.
 SP_VALUE_KEYS = (
@@ -65,8 +69,10 @@ class IdpPlugin:
     #: Attributes that may carry the email, tried in order; the NameID is the fallback when it
     #: is an email address.
     email_attributes: ClassVar[tuple[str, ...]] = ("email",)
-    #: What the IdP signs by default; the SP then requires exactly that to be signed.
-    signed_element: ClassVar[SignedElement] = "assertion"
+    #: What must be signed by default: ``any`` (assertion or Response) for every plugin, so that
+    #: switching the IdP's signing option never breaks a working connection; a connection may
+    #: harden it to ``assertion``, ``response`` or ``both``.
+    signed_element: ClassVar[SignedElement] = "any"
     supports_idp_initiated: ClassVar[bool] = True
     supports_slo: ClassVar[bool] = False
     #: How the admin gets the IdP metadata: ``url`` (we fetch it) or ``file`` (they download it).

@@ -24,7 +24,8 @@ class EntraPlugin(IdpPlugin):
     #: user.userprincipalname; the NameID is the fallback when the mail claim is missing.
     email_attributes = (_EMAIL_CLAIM, "email", "mail")
     #: Signing Option defaults to "Sign SAML assertion", Signing Algorithm to SHA-256.
-    signed_element = "assertion"
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     #: From My Apps (IdP-initiated) and SP-initiated; Entra also offers SAML Single Logout.
     supports_idp_initiated = True
     supports_slo = True

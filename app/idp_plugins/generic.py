@@ -17,7 +17,8 @@ class GenericPlugin(IdpPlugin):
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
         "urn:oid:0.9.2342.19200300.100.1.3",
     )
-    signed_element = "assertion"
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     supports_idp_initiated = True
     supports_slo = False
     metadata_source = "url"

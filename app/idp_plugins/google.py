@@ -27,7 +27,8 @@ class GooglePlugin(IdpPlugin):
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
     )
     #: With "Signed response" left unchecked, Google signs the assertion only.
-    signed_element = "assertion"
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     #: Users can start from the Google app launcher; the Start URL sends them through our login.
     supports_idp_initiated = True
     supports_slo = False
@@ -115,9 +116,9 @@ class GooglePlugin(IdpPlugin):
         "SAML_DESTINATION_MISMATCH": ("In the app's Service provider details, set ACS URL to {acs_url} exactly."),
         "SAML_RECIPIENT_MISMATCH": ("In the app's Service provider details, set ACS URL to {acs_url} exactly."),
         "SAML_UNSIGNED": (
-            "We expect Google to sign the assertion. In Service provider details, uncheck Signed "
-            "response (when it is checked Google signs the whole response instead), or ask support to "
-            "switch this connection to expect a signed response."
+            "Google's answer carried no signature over the assertion that this connection accepts. "
+            "Google signs the assertion, or the whole response when Signed response is checked; "
+            "either is accepted unless this connection was set to require one of them."
         ),
         "SAML_SIGNATURE_INVALID": (
             "The signature does not match the certificate we have. If the app was switched to a new "

@@ -20,7 +20,8 @@ class OktaPlugin(IdpPlugin):
     #: The steps add the Attribute Statement ``email`` = ``user.email``.
     email_attributes = ("email", "Email", "mail")
     #: Response and Assertion Signature both default to Signed (RSA-SHA256).
-    signed_element = "both"
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     #: From the dashboard tile (IdP-initiated); SLO exists but only SP-initiated with signed requests.
     supports_idp_initiated = True
     supports_slo = True
@@ -113,8 +114,8 @@ class OktaPlugin(IdpPlugin):
             'Recipient URL and Destination URL" selected (or set Recipient URL to {acs_url}).'
         ),
         "SAML_UNSIGNED": (
-            "We expect Okta's default: both the response and the assertion signed. In the app's SAML "
-            "Settings, under Show Advanced Settings, set Response and Assertion Signature to Signed."
+            "Okta's answer carried no signature this connection accepts. In the app's SAML Settings, "
+            "under Show Advanced Settings, set Response and Assertion Signature to Signed."
         ),
         "SAML_WEAK_ALGORITHM": (
             "In the app's SAML Settings, under Show Advanced Settings, set Signature Algorithm to "

@@ -20,7 +20,8 @@ class OneLoginPlugin(IdpPlugin):
     #: The steps add the parameter ``email`` with "Include in SAML assertion".
     email_attributes = ("email", "Email", "User.email")
     #: "SAML signature element" set to Assertion (the steps say so explicitly).
-    signed_element = "assertion"
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     supports_idp_initiated = True
     supports_slo = True
     metadata_source = "url"
@@ -106,8 +107,8 @@ class OneLoginPlugin(IdpPlugin):
             "URL Validator to {acs_url_regex}."
         ),
         "SAML_UNSIGNED": (
-            "We expect a signed assertion. In the app's Configuration tab, set SAML signature "
-            "element to Assertion (or Both)."
+            "OneLogin's answer carried no signature this connection accepts. In the app's "
+            "Configuration tab, set SAML signature element to Assertion, Response or Both."
         ),
         "SAML_SIGNATURE_INVALID": (
             "The app now signs with another certificate (changed on its SSO tab or in Security > "

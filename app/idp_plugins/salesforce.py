@@ -65,8 +65,9 @@ class SalesforcePlugin(IdpPlugin):
     email_attributes = ("email", "Email", "User.Email")
     #: The Metadata API Developer Guide (ExtlClntAppSamlConfigurablePolicies.signingAlgorithmType)
     #: says Salesforce puts its signature "in the SAML response—in both the response body and in
-    #: the SAML assertion", so both are signed. A connection can override this to "response".
-    signed_element = "both"
+    #: the SAML assertion", so both are signed.
+    #: Accepted whichever of the two it signs (a connection can require one: hardening).
+    signed_element = "any"
     #: IdP-initiated from the App Launcher (my-domain/idp/login?app=<app id>); front-channel Single Logout.
     supports_idp_initiated = True
     supports_slo = True
@@ -211,8 +212,8 @@ class SalesforcePlugin(IdpPlugin):
             "app: signingAlgorithmType SHA256, then deploy again)."
         ),
         "SAML_UNSIGNED": (
-            "We expect Salesforce's usual signatures on both the response and the assertion. If your "
-            "org signs only one of them, tell support so this connection expects just that one."
+            "Salesforce's answer carried no signature this connection accepts: the response or the "
+            "assertion must be signed (or the one this connection was set to require)."
         ),
         "SAML_SIGNATURE_INVALID": (
             "The identity provider certificate changed (self-signed certificates expire after a "

@@ -38,7 +38,7 @@ from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
 from app.saml.options import resolve_options
 from app.saml.urls import request_data_for, sp_values
-from app.saml.xmlguard import NS, check_signatures, decode_saml_response
+from app.saml.xmlguard import NS, check_assertion_covered, check_signatures, decode_saml_response
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,10 @@ class VerifiedAssertion:
     app: str = "portal"
     next_path: str | None = None
     purpose: str = "login"
+    #: SHA-256 of the binding cookie the AuthnRequest was started with (None: IdP-initiated).
+    #: A web sign-in whose cross-site POST came without that cookie (SameSite=Lax on http, or a
+    #: browser that drops SameSite=None cookies) checks it at its same-site finishing request.
+    request_binding_hash: str | None = None
 
 
 #: Built settings per connection state; building them parses and checks every certificate.
@@ -253,11 +257,20 @@ def sp_metadata_xml(connection: IdpConnection) -> str:
 
 
 def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> PendingRequest:
+    """The pending request a response answers, checked against the browser's binding cookie.
+
+    A binding cookie that arrived must match. Only a web sign-in (purpose ``login``) may arrive
+    without one: it finishes on a same-site request, which checks the binding there
+    (``VerifiedAssertion.request_binding_hash``). Test and app sign-ins finish here, so they
+    need the cookie here.
+    """
     pending = db.session.get(PendingRequest, request_id)
     if pending is None or pending.connection_id != connection.id:
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the pending request has expired")
+    if browser_binding is None and pending.purpose == "login":
+        return pending
     if not browser_binding or not secrets.compare_digest(pending.browser_binding_hash, binding_hash(browser_binding)):
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the response arrived in another browser than the request")
     return pending
@@ -411,8 +424,11 @@ def consume_response(
 ) -> VerifiedAssertion:
     """Validate a posted SAMLResponse for ``connection_id``; raise ``SignInError`` on any refusal.
 
-    On success the pending request is consumed and the assertion ID is in the replay cache
-    (committed), so that the same response never signs anyone in twice, in any worker.
+    On success the pending request is deleted and the assertion ID inserted in the replay cache
+    (flushed, not committed): the caller commits them together with what the sign-in produced
+    (a sign-in result, an app code, a test result), and commits them even when it then refuses,
+    so that the same response never signs anyone in twice, in any worker. A refusal raised here
+    has already committed the consumption of the pending request.
     """
     connection = (
         db.session.get(IdpConnection, connection_id, options=[joinedload(IdpConnection.certificates)])
@@ -471,21 +487,24 @@ def _validate(
         raise SignInError("SAML_INVALID", f"{type(exc).__name__}: {exc}") from None
 
     document = response.decrypted_document if response.encrypted else response.document
+    # With "any" the library requires some signature; this makes sure it is one over the assertion.
+    check_assertion_covered(document)
     signed_elements, algorithms = _signature_facts(document)
     valid_until = _check_envelope_and_subject(root, document, connection, pending, signed_elements)
     verified = _read_assertion(connection, document, signed_elements, algorithms, valid_until)
     if pending is not None:
         verified.request_id = pending.id
         verified.app, verified.next_path, verified.purpose = pending.app, pending.next_path, pending.purpose
+        verified.request_binding_hash = pending.browser_binding_hash
     _remember(verified, pending)
     return verified
 
 
 def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> None:
-    """Consume the pending request and record the assertion ID, in one committed transaction.
+    """Consume the pending request and record the assertion ID (flushed; the caller commits).
 
-    Committed here, before the user is matched, so that the response stays used whatever
-    happens next (a refusal rolls back only what came after).
+    The unique key on the replay cache decides between two workers holding the same response:
+    the second one's insert waits for the first transaction and then fails.
     """
     if pending is not None and not _consume_pending(pending):
         db.session.rollback()
@@ -498,7 +517,7 @@ def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> No
         )
     )
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None

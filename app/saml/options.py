@@ -20,7 +20,8 @@ OVERRIDABLE = ("email_attributes", "signed_element", "nameid_format")
 class ConnectionOptions:
     """The options in force for one connection, and which of them it overrides."""
 
-    #: ``assertion``, ``response`` or ``both``: what must carry the IdP's signature.
+    #: What must carry the IdP's signature: ``any`` (the assertion, or the Response around it),
+    #: or, as per-connection hardening, exactly ``assertion``, ``response`` or ``both``.
     signed_element: str
     #: The NameID format the AuthnRequest asks for.
     nameid_format: str

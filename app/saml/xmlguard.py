@@ -146,3 +146,29 @@ def check_signatures(root: etree._Element) -> None:
         digest_algorithm = None if digest is None else digest.get("Algorithm")
         if digest_algorithm not in STRONG_DIGESTS:
             raise SignInError("SAML_WEAK_ALGORITHM", f"digest algorithm {digest_algorithm} refused")
+
+
+def _signs_itself(element: etree._Element) -> bool:
+    """True when ``element`` has an enveloped signature as a direct child whose one reference
+    names ``element`` (by its ID, or the whole document with an empty URI)."""
+    signature = element.find("ds:Signature", NS)
+    if signature is None:
+        return False
+    reference = signature.find("ds:SignedInfo/ds:Reference", NS)
+    uri = None if reference is None else reference.get("URI")
+    return uri == "" or (bool(element.get("ID")) and uri == f"#{element.get('ID')}")
+
+
+def check_assertion_covered(document: etree._Element) -> None:
+    """Refuse a response whose one assertion no signature covers (``SAML_UNSIGNED``).
+
+    Runs after the library verified every signature present. Accepted: a signature on the
+    assertion, or one on the Response of which the assertion is a direct child (the Response's
+    enveloped signature digests its whole subtree, the assertion included; errata E26). A
+    signature anywhere else covers nothing we read.
+    """
+    assertions = document.findall("saml:Assertion", NS)
+    if len(assertions) != 1:
+        raise SignInError("SAML_INVALID", f"{len(assertions)} assertions directly in the Response")
+    if not (_signs_itself(assertions[0]) or _signs_itself(document)):
+        raise SignInError("SAML_UNSIGNED", "no signature covers the assertion")

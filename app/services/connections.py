@@ -45,7 +45,7 @@ NAMEID_FORMATS = (
     "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 )
-SIGNED_ELEMENTS = ("assertion", "response", "both")
+SIGNED_ELEMENTS = ("any", "assertion", "response", "both")
 #: A review of parsed metadata stays confirmable this long.
 IMPORT_REVIEW_SECONDS = 3600
 

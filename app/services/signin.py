@@ -7,15 +7,19 @@ in ``app.services.native_apps``, which uses the same matching.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 from werkzeug.security import check_password_hash
 
 from app import audit
 from app.errors import SignInError
 from app.extensions import db
-from app.models import IdpConnection, User, UserSession
+from app.models import IdpConnection, SignInResult, User, UserSession
 from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
@@ -23,6 +27,7 @@ from app.saml import VerifiedAssertion, resolve_options, start_login
 from app.services import rate_limits
 from app.services.users import find_user_by_email, normalise_email
 from app.sessions import NewSession, create_session, revoke_session
+from app.timeutil import utcnow
 
 EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
@@ -30,13 +35,23 @@ EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 def email_from_assertion(assertion: VerifiedAssertion) -> str:
     """The email the IdP vouches for: the first named attribute with a value, else the NameID.
 
-    The NameID is used only when it looks like an email address (emailAddress format, or an
-    unspecified one containing ``@``): a persistent or transient ID is never an email.
+    An attribute that carries more than one value (two ``Attribute`` elements of that name, or
+    two values in one) is ambiguous and refused (``SAML_EMAIL_AMBIGUOUS``): taking the first
+    would let whatever the IdP put first decide who signs in. The NameID is used only when it
+    looks like an email address (emailAddress format, or an unspecified one containing ``@``):
+    a persistent or transient ID is never an email.
     """
     for name in resolve_options(assertion.connection).email_attributes:
-        for value in assertion.attributes.get(name, []):
-            if value and value.strip():
-                return normalise_email(value)
+        values = [value.strip() for value in assertion.attributes.get(name, []) if value and value.strip()]
+        if len(values) > 1:
+            raise SignInError(
+                "SAML_EMAIL_AMBIGUOUS",
+                f"attribute {name[:100]!r} carries {len(values)} values",
+                connection_id=assertion.connection.id,
+                name_id=assertion.name_id,
+            )
+        if values:
+            return normalise_email(values[0])
     name_id = (assertion.name_id or "").strip()
     nameid_is_email = assertion.name_id_format in (None, EMAIL_NAMEID_FORMAT) or (
         assertion.name_id_format or ""
@@ -111,7 +126,69 @@ def start_sso(email: str, *, app_name: str, next_path: str, browser_binding: str
     return location
 
 
-# --- finishing a web sign-in ------------------------------------------------------------------
+# --- finishing a web sign-in: recorded at the ACS, decided on a same-site request -------------
+
+#: How long a verified sign-in waits for its finishing request (a redirect the browser follows
+#: at once; two minutes leave room for a slow network, not for a link passed around).
+SIGN_IN_RESULT_SECONDS = 120
+#: Tokens and cookie values are 43 characters (32 random bytes); anything much longer is not ours.
+_TOKEN_MAX_LENGTH = 100
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedSignIn:
+    """A verified sign-in stored for its finishing request: the one-time token for the finishing
+    URL, and the secret for the cookie that binds it to this browser (both shown once)."""
+
+    token: str
+    browser_secret: str
+
+
+def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | None) -> RecordedSignIn:
+    """At the ACS: match the IdP's person to a user and store the result for the finishing request.
+
+    The IdP's POST is cross-site, so it carries none of the portal's SameSite=Lax cookies: who
+    this browser is signed in as is unknown here, and the session decision waits for the
+    same-site finishing request (``finish_sso_sign_in``). Refusals that need no session (no
+    such user, deactivated, no role) are raised here, before anything is added. The caller
+    commits, with the replay entry and the consumed pending request, in one transaction.
+    """
+    connection = verified.connection
+    email = email_from_assertion(verified)
+    try:
+        user = authorize(connection.account_id, email, verified.app)
+    except SignInError as err:
+        err.context.setdefault("account_id", connection.account_id)
+        err.context.setdefault("name_id", verified.name_id)
+        raise
+    now = utcnow()
+    # Results nobody came back for: few (each needs a valid signed response), found by index.
+    db.session.execute(delete(SignInResult).where(SignInResult.expires_at <= now))
+    token, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
+    next_path = safe_next_path(verified.next_path if verified.request_id else relay_state)
+    db.session.add(
+        SignInResult(
+            token_hash=_sha256(token),
+            browser_binding_hash=_sha256(browser_secret),
+            request_binding_hash=verified.request_binding_hash,
+            connection_id=connection.id,
+            user_id=user.id,
+            email=user.email,
+            saml_name_id=verified.name_id,
+            saml_session_index=verified.session_index,
+            app=verified.app,
+            request_id=verified.request_id,
+            next_path=next_path,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=SIGN_IN_RESULT_SECONDS),
+        )
+    )
+    return RecordedSignIn(token, browser_secret)
 
 
 @dataclass(frozen=True)
@@ -122,57 +199,84 @@ class WebSignIn:
     next_path: str
 
 
+def _claim(token: str | None) -> SignInResult:
+    """Take the stored result named by ``token`` out of the table: one request gets it, in any
+    worker (the DELETE is the claim; a second one waits for the first and finds nothing)."""
+    if not token or len(token) > _TOKEN_MAX_LENGTH or not token.isascii():
+        raise SignInError("SIGNIN_FINISH_INVALID", "no or malformed finishing token")
+    result = db.session.get(SignInResult, _sha256(token))
+    if result is None:
+        raise SignInError("SIGNIN_FINISH_INVALID", "unknown or already used finishing token")
+    claimed = db.session.execute(
+        delete(SignInResult).where(SignInResult.token_hash == result.token_hash),
+        execution_options={"synchronize_session": False},
+    )
+    if cast(CursorResult[Any], claimed).rowcount != 1:
+        raise SignInError("SIGNIN_FINISH_INVALID", "the finishing token was claimed by another request")
+    return result
+
+
 def finish_sso_sign_in(
-    verified: VerifiedAssertion,
+    token: str | None,
     *,
+    browser_secret: str | None,
+    browser_binding: str | None,
     current: UserSession | None,
-    relay_state: str | None,
     ip: str | None,
     user_agent: str | None,
 ) -> WebSignIn:
-    """Match the IdP's person to a user, replace this browser's session, and audit the sign-in.
+    """At the same-site finishing request: claim the stored result, check that this is the browser
+    the ACS answered, then replace this browser's session and audit the sign-in.
 
-    ``current`` is the live portal session this browser already has. An IdP-initiated response
-    never switches a browser signed in as one person to another (``SAML_SESSION_CONFLICT``); any
-    other sign-in revokes the old session, so that a sign-in always starts a fresh token. The
-    caller commits.
+    ``current`` is the live portal session this browser already has (its cookie comes with this
+    request, unlike with the IdP's POST). An IdP-initiated response never switches a browser
+    signed in as one person to another (``SAML_SESSION_CONFLICT``: that person's session stays);
+    any other sign-in revokes the old session, so that a sign-in always starts a fresh token.
+    The result is used up either way: the caller commits, on a refusal too.
     """
-    connection = verified.connection
-    email = email_from_assertion(verified)
-    try:
-        user = authorize(connection.account_id, email, verified.app)
-    except SignInError as err:
-        err.context.setdefault("account_id", connection.account_id)
-        err.context.setdefault("name_id", verified.name_id)
-        raise
+    result = _claim(token)
+    context: dict[str, Any] = {"connection_id": result.connection_id, "email": result.email}
+    if result.expires_at <= utcnow():
+        raise SignInError("SIGNIN_FINISH_INVALID", "the sign-in result has expired", **context)
+    if not browser_secret or not secrets.compare_digest(result.browser_binding_hash, _sha256(browser_secret)):
+        raise SignInError("SIGNIN_FINISH_INVALID", "the finishing cookie is missing or belongs to another", **context)
+    if result.request_binding_hash is not None and (
+        not browser_binding or not secrets.compare_digest(result.request_binding_hash, _sha256(browser_binding))
+    ):
+        raise SignInError(
+            "SAML_IN_RESPONSE_TO_MISMATCH", "the response arrived in another browser than the request", **context
+        )
+    connection = db.session.get(IdpConnection, result.connection_id)
+    if connection is None:  # deleted in the seconds between the ACS and here
+        raise SignInError("CONNECTION_NOT_FOUND", f"no connection {result.connection_id}", **context)
+    context["account_id"] = connection.account_id
+    # Checked again: the user may have been deactivated, or lost the role, since the ACS.
+    user = authorize(connection.account_id, result.email, result.app)
     if current is not None:
-        if verified.request_id is None and current.user_id != user.id:
+        if result.request_id is None and current.user_id != user.id:
             raise SignInError(
                 "SAML_SESSION_CONFLICT",
-                f"IdP-initiated response for {user.email} while {current.user_id} is signed in",
-                email=user.email,
-                account_id=connection.account_id,
+                f"IdP-initiated response for {user.email} while user {current.user_id} is signed in",
+                **context,
             )
         revoke_session(current, "replaced_at_signin")
     new = create_session(
         user,
-        app_name=verified.app,
+        app_name=result.app,
         ip=ip,
         user_agent=user_agent,
         connection_id=connection.id,
-        name_id=verified.name_id,
-        session_index=verified.session_index,
+        name_id=result.saml_name_id,
+        session_index=result.saml_session_index,
     )
     audit.record(
         "signin.sso",
         account_id=connection.account_id,
         connection_id=connection.id,
         subject_email=user.email,
-        details={"app": verified.app, "idp_initiated": verified.request_id is None},
+        details={"app": result.app, "idp_initiated": result.request_id is None},
     )
-    # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
-    next_path = verified.next_path if verified.request_id else relay_state
-    return WebSignIn(new.token, safe_next_path(next_path))
+    return WebSignIn(new.token, result.next_path)
 
 
 #: Checked against when the email is unknown, so that both paths cost one scrypt.

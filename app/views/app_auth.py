@@ -21,10 +21,24 @@ ERROR_TEMPLATE = "app_auth/error.html"
 
 
 @bp.get("/authorize")
-def authorize() -> Response | tuple[str, int] | str:
-    """Check the app's request, ask for the work email if the app gave none, then go to the IdP."""
+def authorize() -> tuple[str, int] | str:
+    """Check the app's request, then ask for (or show, from ``login_hint``) the work email with a
+    "Continue" button. Never a redirect to the IdP by itself: starting a sign-in is a user action,
+    as on the sign-in page (a third-party page must not start one in a victim's browser)."""
     try:
         params = parse_authorize_request(request.args)
+    except SignInError as err:
+        return refuse(err, action="signin.sso_start", template=ERROR_TEMPLATE)
+    form = AppSignInEmailForm(formdata=None, data={"login_hint": params.login_hint or ""})
+    return render_template("app_auth/email.html", form=form, params=params)
+
+
+@bp.post("/authorize")
+def start() -> Response | tuple[str, int] | str:
+    """The "Continue" button (CSRF-checked): the same parameters, checked again, and the email;
+    go to the IdP of the email's account."""
+    try:
+        params = parse_authorize_request(request.form)
     except SignInError as err:
         return refuse(err, action="signin.sso_start", template=ERROR_TEMPLATE)
     form = AppSignInEmailForm(formdata=None, data={"login_hint": params.login_hint or ""})

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.errors import SignInError
 from app.extensions import db
 from app.redirects import safe_next_path
-from app.services.signin import password_sign_in, start_sso
+from app.services.signin import finish_sso_sign_in, password_sign_in, start_sso
 from app.sessions import revoke_session
 from app.sessions.web import (
+    binding_cookie_name,
     browser_binding,
     clear_session_cookie,
     current_session,
@@ -19,6 +20,7 @@ from app.sessions.web import (
     set_session_cookie,
 )
 from app.views.errors import refuse
+from app.views.finish_cookie import clear_finish_cookie, finish_cookie_name
 from app.views.forms import LogoutForm, PasswordLoginForm, SsoStartForm
 
 bp = Blueprint("auth", __name__)
@@ -34,18 +36,33 @@ def index() -> Response:
 @bp.get("/login")
 def login() -> str:
     """The sign-in page: SSO by email first, and a password form for accounts that allow it."""
+    return _login_page(request.args.get("email", ""))
+
+
+def _login_page(email: str, *, continue_sso: bool = False) -> str:
+    """The sign-in page with ``email`` filled in; ``continue_sso`` labels the SSO button
+    "Continue to your identity provider" (for a link or bookmark to ``/sso/start``)."""
     next_path = safe_next_path(request.args.get("next"))
-    sso_form = SsoStartForm(data={"next": next_path, "email": request.args.get("email", "")})
-    password_form = PasswordLoginForm(data={"next": next_path})
-    return render_template("auth/login.html", sso_form=sso_form, password_form=password_form)
+    sso_form = SsoStartForm(formdata=None, data={"next": next_path, "email": email[:320]})
+    password_form = PasswordLoginForm(formdata=None, data={"next": next_path})
+    return render_template("auth/login.html", sso_form=sso_form, password_form=password_form, continue_sso=continue_sso)
 
 
 @bp.get("/sso/start")
+def sso_start_page() -> str:
+    """A link or bookmark to start SSO: the sign-in page with the email filled in and a
+    "Continue" button. Never a redirect to the IdP by itself (a third-party page could otherwise
+    start a sign-in in a victim's browser)."""
+    return _login_page(request.args.get("email", ""), continue_sso=True)
+
+
+@bp.post("/sso/start")
 def sso_start() -> Response | tuple[str, int]:
-    """Find the account's IdP from the email and send the browser there with an AuthnRequest."""
-    email = request.args.get("email", "")[:320]
-    app_name = request.args.get("app", "portal")
-    next_path = safe_next_path(request.args.get("next"))
+    """The SSO form, posted with its CSRF token (checked by CSRFProtect before this runs): find
+    the account's IdP from the email and send the browser there with an AuthnRequest."""
+    email = request.form.get("email", "")[:320]
+    app_name = request.form.get("app", "portal")
+    next_path = safe_next_path(request.form.get("next"))
     binding, is_new = browser_binding()
     try:
         location = start_sso(email, app_name=app_name, next_path=next_path, browser_binding=binding)
@@ -55,6 +72,34 @@ def sso_start() -> Response | tuple[str, int]:
     response = redirect(location)
     if is_new:
         set_binding_cookie(response, binding)
+    return response
+
+
+@bp.get("/sso/finish")
+def sso_finish() -> Response:
+    """The same-site end of a web SSO sign-in: the ACS's 303 lands here with the portal's cookies,
+    so this request can see who the browser is signed in as, refuse a switch to another person,
+    and replace the old session."""
+    response: Response
+    try:
+        signed_in = finish_sso_sign_in(
+            request.args.get("r"),
+            browser_secret=request.cookies.get(finish_cookie_name()),
+            browser_binding=request.cookies.get(binding_cookie_name()),
+            current=current_session(),
+            ip=request.remote_addr,
+            user_agent=request.user_agent.string,
+        )
+    except SignInError as err:
+        db.session.commit()  # the result is used up by a refusal too
+        # A browser signed in as someone else gets a button to sign out first (A's session stays).
+        page = {"logout_form": LogoutForm()} if err.code == "SAML_SESSION_CONFLICT" else {}
+        response = make_response(refuse(err, action="signin.sso", template="errors/signin.html", **page))
+    else:
+        db.session.commit()  # the new session and the claimed result, together
+        response = redirect(signed_in.next_path)
+        set_session_cookie(response, signed_in.token)
+    clear_finish_cookie(response)
     return response
 
 

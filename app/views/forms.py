@@ -12,11 +12,11 @@ class Form(FlaskForm):
 
 
 class SsoStartForm(Form):
-    """ "Sign in with SSO": only an email. Sent with GET to ``/sso/start`` (no CSRF needed there:
-    starting a sign-in changes nothing on the server the browser did not ask for)."""
+    """ "Sign in with SSO": only an email, posted with its CSRF token to ``/sso/start``.
 
-    class Meta:
-        csrf = False
+    Starting a sign-in is a user action: a third-party page must not be able to send a victim's
+    browser to the IdP (which may sign it in silently, as whoever the page chose) with a link.
+    """
 
     email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
     next = HiddenField()
@@ -38,10 +38,8 @@ class LogoutForm(Form):
 
 
 class AppSignInEmailForm(Form):
-    """ "Which work email?" for an app's sign-in started without a ``login_hint``. Sent with GET back
-    to ``/sso/app/authorize`` with the app's checked parameters (no CSRF, as for ``SsoStartForm``)."""
-
-    class Meta:
-        csrf = False
+    """ "Which work email?" for an app's sign-in (filled in from ``login_hint`` when the app gave
+    one), posted with its CSRF token back to ``/sso/app/authorize`` with the app's parameters:
+    like ``SsoStartForm``, starting the sign-in is the person's click."""
 
     login_hint = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])

@@ -12,10 +12,11 @@ from app.models import IdpConnection
 from app.saml import VerifiedAssertion, consume_response, sp_metadata_xml
 from app.services.connection_tests import record_test_failure, record_test_result
 from app.services.native_apps import is_app_purpose
-from app.services.signin import finish_sso_sign_in
-from app.sessions.web import binding_cookie_name, current_session, set_session_cookie
+from app.services.signin import record_sign_in_result
+from app.sessions.web import binding_cookie_name
 from app.views import app_auth
 from app.views.errors import refuse
+from app.views.finish_cookie import set_finish_cookie
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
@@ -31,10 +32,12 @@ def metadata(connection_id: int) -> Response | tuple[str, int]:
 
 # The ACS is exempt from CSRF tokens on purpose: the IdP posts here cross-site. What protects it
 # is the SAML validation itself, with InResponseTo bound to a pending request of this browser.
+# Being cross-site, the POST carries none of the portal's SameSite=Lax cookies, so a web sign-in
+# is only recorded here; the session decision happens on the same-site ``/sso/finish``.
 @bp.route("/<id:connection_id>/acs", methods=["GET", "POST"])
 @csrf.exempt
 def acs(connection_id: int) -> Response | tuple[str, int]:
-    """Assertion Consumer Service (HTTP-POST binding): validate, match the user, start a session."""
+    """Assertion Consumer Service (HTTP-POST binding): validate, match the user, record the result."""
     if request.method != "POST":
         return refuse(
             SignInError("ACS_METHOD_NOT_ALLOWED", f"{request.method} to the ACS"),
@@ -50,11 +53,13 @@ def acs(connection_id: int) -> Response | tuple[str, int]:
         verified = consume_response(
             connection_id, saml_response, browser_binding=request.cookies.get(binding_cookie_name())
         )
-        if verified.purpose == "test":
-            return _test_result(verified)
-        if is_app_purpose(verified.purpose):
+        if verified.purpose == "test" or is_app_purpose(verified.purpose):
+            # These finish here: the response is used (replay entry, pending request) first.
+            db.session.commit()
+            if verified.purpose == "test":
+                return _test_result(verified)
             return app_auth.finish_sign_in(verified)
-        return _sign_in(verified)
+        return _record_sign_in(verified)
     except SignInError as err:
         if err.context.get("purpose") == "test":
             return _test_failure(connection_id, err)
@@ -63,18 +68,17 @@ def acs(connection_id: int) -> Response | tuple[str, int]:
         return refuse(err, action="signin.sso", connection_id=connection_id)
 
 
-def _sign_in(verified: VerifiedAssertion) -> Response:
-    """A web sign-in: the sign-in service decides, this sets the new session's cookie."""
-    signed_in = finish_sso_sign_in(
-        verified,
-        current=current_session(),
-        relay_state=request.form.get("RelayState"),
-        ip=request.remote_addr,
-        user_agent=request.user_agent.string,
-    )
-    db.session.commit()
-    response = redirect(signed_in.next_path)
-    set_session_cookie(response, signed_in.token)
+def _record_sign_in(verified: VerifiedAssertion) -> Response:
+    """A web sign-in: store the verified result and send the browser to the same-site finishing
+    URL (303: the browser follows with a GET), bound to it by the finishing cookie."""
+    try:
+        recorded = record_sign_in_result(verified, relay_state=request.form.get("RelayState"))
+    except SignInError:
+        db.session.commit()  # refused, but the response stays used (replay entry, pending request)
+        raise
+    db.session.commit()  # replay entry + consumed pending request + the result, together
+    response = redirect(url_for("auth.sso_finish", r=recorded.token), code=303)
+    set_finish_cookie(response, recorded.browser_secret)
     return response
 
 

@@ -95,6 +95,7 @@ NAMEID_LABELS = {
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "Persistent",
 }
 SIGNED_LABELS = {
+    "any": "The response or the assertion (either one)",
     "assertion": "The assertion",
     "response": "The whole response",
     "both": "Both the response and the assertion",

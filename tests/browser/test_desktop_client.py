@@ -93,6 +93,9 @@ def test_desktop_client_signs_in_through_the_browser(desktop_client, page):
 def test_desktop_client_reports_a_refusal(desktop_client, page):
     process, url = desktop_client("--email", "carol@demo.example")
     page.goto(url)
+    # The email comes from the app; the person still presses Continue (a link starts nothing).
+    assert page.input_value("#app-login-hint") == "carol@demo.example"
+    page.click("[data-testid=app-email-submit]")
     page.wait_for_url("**/demo-idp/sso?*")
     page.click("[data-testid=demo-signin-carol]")
     page.wait_for_url("http://127.0.0.1:*/callback?*")

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.models import IdpConnection
 from app.saml.urls import sp_values
-from tests.saml_idp import IDP_SSO_URL, TestIdP, authn_request_from_location
+from tests.helpers.web import csrf_from
+from tests.saml_idp import TestIdP, authn_request_from_location
+
+
+def post_sso_start(client: FlaskClient, email: str, next_path: str | None = None, **form: str) -> TestResponse:
+    """Submit the sign-in page's SSO form (with its CSRF token), as a browser would."""
+    data = {"email": email, "csrf_token": csrf_from(client, "/login"), **form}
+    if next_path:
+        data["next"] = next_path
+    return client.post("/sso/start", data=data)
 
 
 def start_sso(client: FlaskClient, email: str, next_path: str | None = None) -> str:
-    """GET /sso/start as a browser would; return the AuthnRequest ID the IdP received."""
-    query = {"email": email}
-    if next_path:
-        query["next"] = next_path
-    response = client.get("/sso/start", query_string=query)
+    """Start SSO for ``email`` from the sign-in page; return the AuthnRequest ID the IdP received."""
+    response = post_sso_start(client, email, next_path)
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.location.startswith(IDP_SSO_URL)
+    assert "SAMLRequest=" in response.location, response.location
     return authn_request_from_location(response.location).get("ID")
 
 
-def post_acs(client: FlaskClient, connection: IdpConnection, saml_response: str, **form: str) -> TestResponse:
-    """POST a SAMLResponse to the connection's ACS, as the IdP's auto-submitting form does."""
-    return client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+def post_acs(
+    client: FlaskClient, connection: IdpConnection, saml_response: str, *, finish: bool = True, **form: str
+) -> TestResponse:
+    """POST a SAMLResponse to the connection's ACS, as the IdP's auto-submitting form does.
+
+    A web sign-in the ACS accepted answers 303 to the same-site finishing URL; with ``finish``
+    the browser follows it, as a real one does, and that request's answer is returned.
+    """
+    response = client.post(f"/saml/{connection.id}/acs", data={"SAMLResponse": saml_response, **form})
+    if finish and response.status_code == 303 and urlsplit(response.location).path == "/sso/finish":
+        return client.get(response.location)
+    return response
 
 
 def sso_response(
