@@ -1,7 +1,7 @@
 """signin_results: a verified sign-in waiting for its same-site finishing request
 
 Revision ID: c5e8b2d4f6a1
-Revises: a1d4e7f2c9b3
+Revises: c5e8b2a7d301
 Create Date: 2026-12-01 16:10:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c5e8b2d4f6a1'
-down_revision = 'a1d4e7f2c9b3'
+down_revision = 'c5e8b2a7d301'
 branch_labels = None
 depends_on = None
 
