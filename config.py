@@ -6,12 +6,17 @@ a forgotten variable never turns a production server into a development one.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import ClassVar
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+#: Seconds to wait for a new PostgreSQL connection (see ``database_url``).
+DATABASE_CONNECT_TIMEOUT_SECONDS = 5
 
 
 class ConfigError(RuntimeError):
@@ -21,7 +26,9 @@ class ConfigError(RuntimeError):
 def database_url(raw: str | None) -> str:
     """Return the SQLAlchemy URL for ``DATABASE_URL``, defaulting to SQLite under ``instance/``.
 
-    ``postgresql://`` URLs are pointed at psycopg 3, the driver we ship.
+    ``postgresql://`` URLs are pointed at psycopg 3, the driver we ship, with a connect timeout
+    unless the URL sets one: a black-holed database host must not hold a worker until the TCP
+    timeout (minutes), far past gunicorn's worker timeout.
     """
     if not raw:
         return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
@@ -29,7 +36,13 @@ def database_url(raw: str | None) -> str:
         raw = "postgresql://" + raw[len("postgres://") :]
     if raw.startswith("postgresql://"):
         raw = "postgresql+psycopg://" + raw[len("postgresql://") :]
+    if raw.startswith("postgresql") and "connect_timeout=" not in raw:
+        raw += ("&" if "?" in raw else "?") + f"connect_timeout={DATABASE_CONNECT_TIMEOUT_SECONDS}"
     return raw
+
+
+def _networks(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 class Config:
@@ -38,6 +51,8 @@ class Config:
     ENV_NAME = "production"
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    #: Test each pooled connection on checkout (one cheap round trip), so that after a database
+    #: restart the first request gets a fresh connection instead of an error.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
     #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
     #: Destination checks) are built from it, never from the Host header.
@@ -70,6 +85,12 @@ class Config:
     #: How many reverse proxies (TLS terminators, load balancers) stand in front of the app and
     #: set X-Forwarded-For / X-Forwarded-Proto. 0 trusts none of those headers.
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    #: Prometheus metrics at /metrics: off (404) unless enabled, and then only for a scraper that
+    #: sends ``Authorization: Bearer METRICS_TOKEN`` or connects from METRICS_ALLOW_NETWORKS
+    #: (comma-separated CIDRs, e.g. ``10.0.0.0/8,127.0.0.1/32``).
+    METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "").lower() in ("1", "true", "yes", "on")
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    METRICS_ALLOW_NETWORKS: tuple[str, ...] = _networks(os.environ.get("METRICS_ALLOW_NETWORKS"))
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
     #: Metadata URLs must be https, and must not resolve to private addresses.
@@ -92,6 +113,13 @@ class Config:
             )
         if not config["BASE_URL"].startswith(("http://", "https://")):
             raise ConfigError("BASE_URL must start with https:// (or http:// in development).")
+        for network in config["METRICS_ALLOW_NETWORKS"]:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"METRICS_ALLOW_NETWORKS: {network!r} is not a network. Use CIDRs such as 10.0.0.0/8,127.0.0.1/32."
+                ) from None
         for uri in config["APP_MOBILE_REDIRECT_URIS"]:
             scheme, colon, _rest = uri.partition(":")
             if not colon or "." not in scheme or scheme.lower() in ("http", "https") or "#" in uri:

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import AuditEvent
+from app.observability import metrics
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def record(
         details=details or {},
     )
     db.session.add(event)
+    metrics.audit_recorded(action, outcome, error_code, connection_id, db.session)
     log.info("audit %s %s %s %s", action, outcome, error_code or "", subject_email or "")
     return event
 
