@@ -59,6 +59,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/support_list.py
 	$(BIN)/python bench/csv_import.py
 	$(BIN)/python bench/revoke.py
+	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(BIN)/python bench/http_load.py; \
+	else echo "bench/http_load.py skipped: it needs BENCH_DATABASE_URL=postgresql://... (gunicorn on PostgreSQL)"; fi
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -18,6 +18,7 @@ from app import create_app
 from app.extensions import db
 from app.models import AuditEvent
 from app.sessions import create_session
+from app.views.health import migrations
 from config import ConfigError, TestingConfig, database_url
 from tests.conftest import post_acs, start_sso
 
@@ -85,22 +86,39 @@ def test_ready_when_the_database_is_at_the_migrations_head(client):
     assert response.get_json()["status"] == "ready"
 
 
-def test_not_ready_while_migrations_are_pending(client):
+@pytest.fixture
+def set_database_revision():
+    """Point alembic_version elsewhere for one test (and put it back: it is not a model table)."""
     with db.engine.begin() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
-    try:
-        response = client.get("/readyz")
-    finally:
+
+    def change(revision: str) -> None:
         with db.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+            connection.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": revision})
+
+    yield change
+    change(head)
+
+
+def test_not_ready_while_migrations_are_pending(client, set_database_revision):
+    first = sorted(migrations()[1] - migrations()[0])[0]  # a revision this release knows, not its head
+    set_database_revision(first)
+    response = client.get("/readyz")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert response.get_json() == {
         "status": "migrating",
         "code": "MIGRATIONS_PENDING",
-        "database": ["older"],
-        "expected": [head],
+        "database": [first],
+        "expected": sorted(migrations()[0]),
     }
+
+
+def test_ready_when_a_newer_release_already_migrated_the_database(client, set_database_revision):
+    set_database_revision("f00dfeedbeef")  # unknown to this release: a rolling deploy ran ahead
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["note"] == "the database is ahead of this release"
 
 
 def test_the_request_id_is_kept_when_sane_and_replaced_otherwise(client, caplog):

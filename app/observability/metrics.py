@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import event
@@ -78,32 +79,44 @@ def render() -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, cached: the label sets are few and this runs on every request."""
+    key = (metric, labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
+_CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
 def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
 def _observe(response: Response) -> Response:
-    endpoint = request.endpoint or "unmatched"
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not six
+    endpoint = req.endpoint or "unmatched"
     started = g.get("metrics_started")
     if started is not None:
-        REQUEST_LATENCY.labels(endpoint, request.method).observe(time.perf_counter() - started)
-    REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-    _observe_session_check()
+        _child(REQUEST_LATENCY, endpoint, req.method).observe(time.perf_counter() - started)
+    _child(REQUESTS, endpoint, req.method, str(response.status_code)).inc()
+    user = g.get("_login_user")
+    if user is not None:
+        _observe_session_check(req, user)
     return response
 
 
-def _observe_session_check() -> None:
-    """Count a session check when flask-login looked a presented credential up on this request."""
-    user = g.get("_login_user")
-    if user is None:
-        return
-    if "Authorization" in request.headers:
+def _observe_session_check(req: Request, user: Any) -> None:
+    """Count a session check: flask-login looked up the credential this request presented."""
+    if "Authorization" in req.headers:
         credential = "bearer"
-    elif any(name.endswith("portal_session") for name in request.cookies):
+    elif any(name.endswith("portal_session") for name in req.cookies):
         credential = "cookie"
     else:
         return
-    SESSION_CHECKS.labels(credential, "live" if user.is_authenticated else "refused").inc()
+    _child(SESSION_CHECKS, credential, "live" if user.is_authenticated else "refused").inc()
 
 
 def init_app(app: Flask) -> None:

@@ -2,9 +2,9 @@
 
 ``/healthz`` says the process answers (a liveness probe restarts a worker that does not); it never
 touches the database, so a database outage does not get every worker restarted. ``/readyz`` says
-this instance can serve: the database answers and its schema is at the migrations' head (a load
-balancer sends no traffic to an instance that would fail, e.g. during a deploy before
-``flask db upgrade``). ``/metrics`` is Prometheus's, and closed unless configured.
+this instance can serve: the database answers and its schema is at least at this release's
+migration head (a load balancer sends no traffic to an instance that would fail, e.g. during a
+deploy before ``flask db upgrade``). ``/metrics`` is Prometheus's, and closed unless configured.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
@@ -31,9 +31,11 @@ bp = Blueprint("health", __name__)
 
 
 @functools.cache
-def migration_heads() -> frozenset[str]:
-    """The revisions the code expects (read once per process: they change only with a deploy)."""
-    return frozenset(ScriptDirectory(str(BASE_DIR / "migrations")).get_heads())
+def migrations() -> tuple[frozenset[str], frozenset[str]]:
+    """(head revisions, every known revision) of the code, read once per process: they change
+    only with a deploy."""
+    script = ScriptDirectory(str(BASE_DIR / "migrations"))
+    return frozenset(script.get_heads()), frozenset(rev.revision for rev in script.walk_revisions())
 
 
 def _not_ready(code: str, status: str, **facts: object) -> Response:
@@ -51,19 +53,30 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """200 when the database answers and is migrated to the code's head revision, else 503."""
+    """200 when the database answers and is migrated at least to the code's head, else 503.
+
+    A database *behind* the code (a revision this code knows, but not its head) is not ready:
+    ``flask db upgrade`` has not run yet. A database *ahead* (a revision this code does not know)
+    is ready: a rolling deploy migrated it for the next release while this one still serves, which
+    is why migrations must stay compatible with the release before them.
+    """
     try:
         with db.engine.connect() as connection:
-            current = frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            migrated = inspect(connection).has_table("alembic_version")
+            current = frozenset(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars() if migrated else ()
+            )
     except SQLAlchemyError as exc:
         metrics.database_error(exc)
         log.warning("readyz: database unavailable: %s", type(exc).__name__)
         return _not_ready(DATABASE_UNAVAILABLE, "unavailable")
-    expected = migration_heads()
-    if current != expected:
-        log.warning("readyz: database at %s, code expects %s", sorted(current), sorted(expected))
-        return _not_ready("MIGRATIONS_PENDING", "migrating", database=sorted(current), expected=sorted(expected))
-    return jsonify(status="ready", migration=sorted(current))
+    heads, known = migrations()
+    if current == heads:
+        return jsonify(status="ready", migration=sorted(current))
+    if current and not current & known:
+        return jsonify(status="ready", migration=sorted(current), note="the database is ahead of this release")
+    log.warning("readyz: database at %s, this release needs %s", sorted(current), sorted(heads))
+    return _not_ready("MIGRATIONS_PENDING", "migrating", database=sorted(current), expected=sorted(heads))
 
 
 def _scraper_allowed() -> bool:
