@@ -151,6 +151,26 @@ def handle_database_unavailable(exc: SQLAlchemyError) -> Response:
     return database_unavailable_response()
 
 
+def close_session_quietly(_exc: BaseException | None) -> None:
+    """End the request's database session without letting a dead connection turn it into a 500.
+
+    Flask-SQLAlchemy's own teardown closes the session too, which rolls back; when the database
+    went away after the response was built, that rollback raises and the WSGI server answers 500
+    in place of the finished response. Whatever was committed is safe; nothing else mattered.
+    Runs before Flask-SQLAlchemy's (teardown functions run in reverse order of registration), which
+    then finds nothing left to close.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError as exc:
+        metrics.database_error(exc)
+        log.info("database connection lost while closing the request's session: %s", type(exc).__name__)
+        try:
+            db.session.remove()
+        except SQLAlchemyError:
+            db.session.registry.clear()
+
+
 def handle_dbapi_error(exc: DBAPIError) -> tuple[str | Response, int] | Response:
     """A driver error that dropped its connection is an outage; any other is a bug (500)."""
     if exc.connection_invalidated:
@@ -166,3 +186,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
+    app.teardown_appcontext(close_session_quietly)
