@@ -285,3 +285,26 @@ def test_a_connection_lost_after_the_response_does_not_turn_it_into_a_500(app):
     _terminate_session_connection()
     close_session_quietly(None)
     assert db.session.execute(text("SELECT 1")).scalar_one() == 1  # the next request gets a fresh connection
+
+
+def test_gunicorn_settings_fit_the_app(monkeypatch, tmp_path):
+    import multiprocessing
+    import runpy
+
+    from app.saml.metadata import FETCH_TIMEOUT_SECONDS
+    from config import BASE_DIR
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("GUNICORN_TIMEOUT", raising=False)
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    settings = runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))
+    assert settings["workers"] == 2 * multiprocessing.cpu_count() + 1
+    # The slowest request (a metadata fetch: connect, first byte, body) ends before the worker is killed.
+    assert settings["timeout"] > 3 * FETCH_TIMEOUT_SECONDS
+    assert "%({x-request-id}o)s" in settings["access_log_format"]
+    assert "%({x-forwarded-for}i)s" in settings["access_log_format"]
+    assert settings["forwarded_allow_ips"] == ""  # the app's ProxyFix alone trusts TRUSTED_PROXY_COUNT hops
+    assert "%(request_id)s" in settings["logconfig_dict"]["formatters"]["app"]["format"]
+    record = logging.getLogRecordFactory()("x", logging.INFO, __file__, 1, "m", (), None)
+    assert record.request_id == "-"
