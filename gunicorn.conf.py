@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 # multiprocess mode). It must be set before anything imports prometheus_client, i.e. here.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sso-portal-metrics-")
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 from app.observability.request_id import install_log_record_factory  # noqa: E402 - after the variable
 from app.saml.metadata import FETCH_TIMEOUT_SECONDS  # noqa: E402
@@ -79,9 +80,7 @@ logconfig_dict = {
 
 def on_starting(server: object) -> None:
     """Forget the metrics files of a previous run (counters restart with the server)."""
-    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
         stale.unlink()
 
 
