@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 SIGNINS = Counter(
     "sso_signins",
-    "Sign-ins that ended, by audit action (signin.sso, signin.password, ...), outcome, refusal code and IdP connection.",
+    "Committed sign-in audit events (signin.sso_start, signin.sso, signin.password, signin.app_token), by action, "
+    "outcome, refusal code and IdP connection.",
     ["action", "outcome", "code", "connection"],
 )
 SESSION_CHECKS = Counter(
