@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= localhost
 PORT ?= 5000
 
-.PHONY: run test test-postgres lint bench browser clean
+.PHONY: run serve test test-postgres lint bench browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ run: $(VENV)/.runtime
 	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) db upgrade
 	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) demo setup
 	APP_ENV=development BASE_URL=http://localhost:$(PORT) $(FLASK) run --host $(HOST) --port $(PORT)
+
+## serve: production settings locally, gunicorn on PostgreSQL (DATABASE_URL, default the local
+## database "test"); a throwaway SECRET_KEY and SP_KEY_ENCRYPTION_KEY unless set (set the latter to keep
+## connections readable across runs); BASE_URL default http://localhost:8000 (ALLOW_INSECURE_BASE_URL=1)
+## (override it, e.g. `make serve BASE_URL=https://sso.example.com` behind a TLS proxy)
+SERVE_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/test)
+SERVE_BASE_URL ?= $(or $(BASE_URL),http://localhost:8000)
+serve: $(VENV)/.runtime
+	@export APP_ENV=production DATABASE_URL='$(SERVE_DATABASE_URL)' BASE_URL='$(SERVE_BASE_URL)' \
+	  ALLOW_INSECURE_BASE_URL="$${ALLOW_INSECURE_BASE_URL:-1}" \
+	  SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(32))')}" \
+	  SP_KEY_ENCRYPTION_KEY="$${SP_KEY_ENCRYPTION_KEY:-$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}"; \
+	$(FLASK) db upgrade && exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## browser: Debian's chromium for the browser tests (needs root and apt; skipped with a reason otherwise)
 browser:
@@ -53,6 +66,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/support_list.py
 	$(BIN)/python bench/csv_import.py
 	$(BIN)/python bench/revoke.py
+	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(BIN)/python bench/http_load.py; \
+	else echo "bench/http_load.py skipped: it needs BENCH_DATABASE_URL=postgresql://... (gunicorn on PostgreSQL)"; fi
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -6,6 +6,7 @@ a forgotten variable never turns a production server into a development one.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +24,10 @@ DEV_SP_KEY_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1TUC1rZXktd3JhcHBpbmc="
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
+#: Seconds to wait for a new PostgreSQL connection (see ``database_url``).
+DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says what to do."""
 
@@ -30,7 +35,9 @@ class ConfigError(RuntimeError):
 def database_url(raw: str | None) -> str:
     """Return the SQLAlchemy URL for ``DATABASE_URL``, defaulting to SQLite under ``instance/``.
 
-    ``postgresql://`` URLs are pointed at psycopg 3, the driver we ship.
+    ``postgresql://`` URLs are pointed at psycopg 3, the driver we ship, with a connect timeout
+    unless the URL sets one: a black-holed database host must not hold a worker until the TCP
+    timeout (minutes), far past gunicorn's worker timeout.
     """
     if not raw:
         return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
@@ -38,7 +45,13 @@ def database_url(raw: str | None) -> str:
         raw = "postgresql://" + raw[len("postgres://") :]
     if raw.startswith("postgresql://"):
         raw = "postgresql+psycopg://" + raw[len("postgresql://") :]
+    if raw.startswith("postgresql") and "connect_timeout=" not in raw:
+        raw += ("&" if "?" in raw else "?") + f"connect_timeout={DATABASE_CONNECT_TIMEOUT_SECONDS}"
     return raw
+
+
+def _networks(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 class Config:
@@ -57,6 +70,8 @@ class Config:
     #: Production settings with an http://localhost BASE_URL, for a production-like run on one
     #: machine (`make serve`). Never on a server: cookies lose their Secure flag.
     ALLOW_INSECURE_BASE_URL = os.environ.get("ALLOW_INSECURE_BASE_URL", "").lower() in ("1", "true", "yes")
+    #: Test each pooled connection on checkout (one cheap round trip), so that after a database
+    #: restart the first request gets a fresh connection instead of an error.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
     #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
     #: Destination checks) are built from it, never from the Host header.
@@ -98,6 +113,12 @@ class Config:
     #: WARNING for our ``flask`` commands and for alembic during ``flask db upgrade``, so that a
     #: command prints only its answer. LOG_LEVEL=INFO shows the audit lines and migration steps.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper()
+    #: Prometheus metrics at /metrics: off (404) unless enabled, and then only for a scraper that
+    #: sends ``Authorization: Bearer METRICS_TOKEN`` or connects from METRICS_ALLOW_NETWORKS
+    #: (comma-separated CIDRs, e.g. ``10.0.0.0/8,127.0.0.1/32``).
+    METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "").lower() in ("1", "true", "yes", "on")
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+    METRICS_ALLOW_NETWORKS: tuple[str, ...] = _networks(os.environ.get("METRICS_ALLOW_NETWORKS"))
     #: Only development settings turn the built-in demo IdP on.
     DEMO_IDP = False
     #: Metadata URLs and the IdP's SSO / SLO URLs must be https, and metadata must not come from a
@@ -136,6 +157,13 @@ class Config:
                 f"SP_KEY_ENCRYPTION_KEY: {exc}. Generate a key with `python -c 'from cryptography.fernet "
                 "import Fernet; print(Fernet.generate_key().decode())'`."
             ) from None
+        for network in config["METRICS_ALLOW_NETWORKS"]:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"METRICS_ALLOW_NETWORKS: {network!r} is not a network. Use CIDRs such as 10.0.0.0/8,127.0.0.1/32."
+                ) from None
         for uri in config["APP_MOBILE_REDIRECT_URIS"]:
             scheme, colon, _rest = uri.partition(":")
             if not colon or "." not in scheme or scheme.lower() in ("http", "https") or "#" in uri:

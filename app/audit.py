@@ -12,6 +12,7 @@ from sqlalchemy import Table
 
 from app.extensions import db
 from app.models import AuditEvent
+from app.observability import metrics
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def record(
         details=details or {},
     )
     db.session.add(event)
+    metrics.audit_recorded(action, outcome, error_code, connection_id, db.session())
     log.info("audit %s %s %s %s", action, outcome, error_code or "", subject_email or "")
     return event
 

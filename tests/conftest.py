@@ -34,7 +34,7 @@ from app.services.connections import add_certificates, create_connection
 from app.services.users import create_user
 from config import TestingConfig, database_url
 from tests.helpers.signin import sso_response
-from tests.helpers.web import another_browser, csrf_from
+from tests.helpers.web import FreshRequestClient, another_browser, csrf_from
 from tests.saml_idp import IDP_SSO_URL, TestIdP
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -71,6 +71,8 @@ def _reset_schema(app: Flask) -> None:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     tmp_dir = tmp_path_factory.mktemp("db")
     application = create_app(make_config(str(tmp_dir)))
+    # Every test client, including app.test_client(), starts each request with a fresh ``g``.
+    application.test_client_class = FreshRequestClient
     _reset_schema(application)
     yield application
     with application.app_context():

@@ -63,9 +63,14 @@ def test_demo_idp_exists_under_development_settings(live_server):
     assert any(rule.rule.startswith("/demo-idp") for rule in live_server.app.url_map.iter_rules())
 
 
-def test_postgres_urls_use_psycopg3():
-    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
-    assert database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+def test_postgres_urls_use_psycopg3_with_a_connect_timeout():
+    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db?connect_timeout=5"
+    assert database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db?connect_timeout=5"
+    assert (
+        database_url("postgresql://u@h/db?sslmode=require")
+        == "postgresql+psycopg://u@h/db?sslmode=require&connect_timeout=5"
+    )
+    assert database_url("postgresql://u@h/db?connect_timeout=2") == "postgresql+psycopg://u@h/db?connect_timeout=2"
     assert database_url(None).startswith("sqlite:///")
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app import audit
 from app.errors import SignInError
 from app.extensions import db
+from app.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ def record_refusal(
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/scim/"))
 
 
 def handle_http_error(exc: HTTPException) -> tuple[str | Response, int]:
@@ -80,7 +82,7 @@ def handle_csrf_error(exc: CSRFError) -> tuple[str, int]:
 def handle_unexpected(exc: Exception) -> tuple[str | Response, int]:
     """Last resort: log it, roll back, answer 500 without details."""
     log.exception("unhandled error on %s %s", request.method, request.path)
-    db.session.rollback()
+    discard_session()
     if _wants_json():
         return jsonify(error="INTERNAL_ERROR", message="Something went wrong on our side."), 500
     return render_template(
@@ -92,7 +94,96 @@ def handle_unexpected(exc: Exception) -> tuple[str | Response, int]:
     ), 500
 
 
+#: Seconds a client is asked to wait after a 503: a PostgreSQL restart or fail-over takes a few.
+RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+
+
+def discard_session() -> None:
+    """Roll back the request's database session without ever raising.
+
+    On a dead connection the rollback itself can fail; the pool then invalidates the connection
+    (``pool_pre_ping`` replaces it on next checkout), so closing the session is all that is left.
+    """
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as exc:
+        log.debug("rollback after a database error failed too: %s", type(exc).__name__)
+        try:
+            db.session.close()
+        except SQLAlchemyError:
+            log.debug("closing the session after a database error failed too")
+
+
+def database_unavailable_response() -> Response:
+    """503 with Retry-After and the stable code: JSON for the API and SCIM, a page for browsers.
+
+    The page does not extend the base layout, which reads ``current_user`` and so the database.
+    """
+    message = "The service is briefly unavailable. Nothing was lost; please try again in a few seconds."
+    if _wants_json():
+        response = jsonify(error=DATABASE_UNAVAILABLE, message=message)
+    else:
+        # Straight from the Jinja environment: render_template would run flask-login's context
+        # processor, which loads current_user, i.e. queries the database that is down.
+        page = current_app.jinja_env.get_template("errors/unavailable.html")
+        response = Response(page.render(code=DATABASE_UNAVAILABLE, message=message), mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def handle_database_unavailable(exc: SQLAlchemyError) -> Response:
+    """The database cannot be reached (restart, fail-over, network cut): a 503, one log line.
+
+    No traceback: an outage makes every request fail the same way, and the line says which.
+    """
+    discard_session()
+    metrics.database_error(exc)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    log.warning(
+        "database unavailable, answered 503 to %s %s: %s: %s",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        reason[0][:200] if reason else "",
+    )
+    return database_unavailable_response()
+
+
+def close_session_quietly(_exc: BaseException | None) -> None:
+    """End the request's database session without letting a dead connection turn it into a 500.
+
+    Flask-SQLAlchemy's own teardown closes the session too, which rolls back; when the database
+    went away after the response was built, that rollback raises and the WSGI server answers 500
+    in place of the finished response. Whatever was committed is safe; nothing else mattered.
+    Runs before Flask-SQLAlchemy's (teardown functions run in reverse order of registration), which
+    then finds nothing left to close.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError as exc:
+        metrics.database_error(exc)
+        log.info("database connection lost while closing the request's session: %s", type(exc).__name__)
+        try:
+            db.session.remove()
+        except SQLAlchemyError:
+            db.session.registry.clear()
+
+
+def handle_dbapi_error(exc: DBAPIError) -> tuple[str | Response, int] | Response:
+    """A driver error that dropped its connection is an outage; any other is a bug (500)."""
+    if exc.connection_invalidated:
+        return handle_database_unavailable(exc)
+    return handle_unexpected(exc)
+
+
 def init_app(app: Flask) -> None:
+    # Flask picks the handler of the closest class, so these win over ``Exception``.
+    for outage in (OperationalError, InterfaceError, DisconnectionError):
+        app.register_error_handler(outage, handle_database_unavailable)
+    app.register_error_handler(DBAPIError, handle_dbapi_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
+    app.teardown_appcontext(close_session_quietly)

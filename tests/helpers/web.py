@@ -25,7 +25,7 @@ class FreshRequestClient(FlaskClient):
     request authenticates from scratch and renders its own browser's token, as it would."""
 
     def open(self, *args, **kwargs):
-        for name in ("_login_user", "user_session", "csrf_token"):
+        for name in ("_login_user", "user_session", "app_session", "csrf_token"):
             g.pop(name, None)
         return super().open(*args, **kwargs)
 
