@@ -36,7 +36,7 @@ from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User
-from app.models.user import ACTIVE
+from app.models.user import ACTIVE, SOURCE_CSV
 from app.roles import CUSTOMER_ROLES, STAFF_ROLES
 from app.services.users import UserError, check_email, check_name, deactivate_user
 from app.timeutil import utcnow
@@ -515,6 +515,7 @@ class _Importer:
                         "roles": ",".join(row.roles),
                         "status": ACTIVE,
                         "password_hash": None,
+                        "source": SOURCE_CSV,
                         "created_at": now,
                         "updated_at": now,
                     }
