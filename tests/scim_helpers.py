@@ -64,3 +64,26 @@ def user_body(email: str, **extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+def open_sessions(user) -> tuple[str, str]:
+    """A portal (browser cookie) session and a desktop (bearer token) session for ``user``."""
+    from app.sessions import create_session
+
+    web = create_session(user, app_name="portal", ip="198.51.100.7", user_agent="Firefox").token
+    desktop = create_session(user, app_name="desktop", ip="198.51.100.7", user_agent="Desktop/1.0").token
+    db.session.commit()
+    return web, desktop
+
+
+def portal_status(client: FlaskClient, web_token: str) -> int:
+    """What a browser holding ``web_token`` gets from the portal home (200 signed in, 302 to sign-in)."""
+    client.set_cookie("__Host-portal_session", web_token)
+    try:
+        return client.get("/portal/").status_code
+    finally:
+        client.delete_cookie("__Host-portal_session")
+
+
+def desktop_status(client: FlaskClient, desktop_token: str) -> int:
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {desktop_token}"}).status_code

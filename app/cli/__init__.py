@@ -520,5 +520,7 @@ def demo_setup(as_json: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (accounts_cli, users_cli, idp_cli, sessions_cli, demo_cli):
+    from app.cli.scim import scim_cli
+
+    for group in (accounts_cli, users_cli, idp_cli, sessions_cli, demo_cli, scim_cli):
         app.cli.add_command(group)

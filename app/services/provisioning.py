@@ -858,9 +858,33 @@ def replace_user(account: Account, user: User, payload: Any, token: ScimToken, b
     return _save_user(account, user, resource, token, action="scim.user.replace")
 
 
+def _without_null_selectors(payload: dict[str, Any]) -> dict[str, Any]:
+    """Drop the null keys of a remove's value entries: Entra sends ``{"$ref": null, "value": id}``
+    to name a member by its value, and a null would otherwise select only members without one."""
+    operations = payload.get("Operations")
+    if not isinstance(operations, list):
+        return payload
+    cleaned = []
+    for operation in operations:
+        if (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).lower() == "remove"
+            and isinstance(operation.get("value"), list)
+        ):
+            operation = operation | {
+                "value": [
+                    {key: item for key, item in entry.items() if item is not None} if isinstance(entry, dict) else entry
+                    for entry in operation["value"]
+                ]
+            }
+        cleaned.append(operation)
+    return payload | {"Operations": cleaned}
+
+
 def _apply_patch(model: type[R], resource: R, payload: Any) -> bool:
     if not isinstance(payload, dict):
         raise ScimError(400, "invalidSyntax", "the request body must be a JSON object")
+    payload = _without_null_selectors(payload)
     try:
         with POLICY:
             patch = PatchOp[model].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[index]
@@ -1104,7 +1128,7 @@ def map_group(account: Account, name: str, role: str, *, actor: str | None = Non
     name = name.strip()
     role = role.strip().lower()
     if not name or len(name) > 256 or not name.isprintable():
-        raise ScimError(400, "invalidValue", "the group name must be printable, 256 characters at most")
+        raise CodedError("GROUP_NAME_INVALID", "the group name must be printable, 256 characters at most")
     if role not in CUSTOMER_ROLES or role in STAFF_ROLES:
         raise CodedError("ROLE_UNKNOWN", f"unknown role {role!r} (allowed: {', '.join(sorted(CUSTOMER_ROLES))})")
     key = group_key(name)
