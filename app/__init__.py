@@ -85,11 +85,12 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, scim, setup, support
+    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, scim, scim_setup, setup, support
 
     for blueprint in (auth.bp, saml.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(scim.bp)
+    app.register_blueprint(scim_setup.bp)
     if app.config["DEMO_IDP"]:
         from app.demo_idp import views as demo_views
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.idp_plugins.base import SP_VALUE_KEYS, IdpPlugin
+from app.idp_plugins.base import SCIM_VALUE_KEYS, SP_VALUE_KEYS, IdpPlugin
 from app.idp_plugins.entra import EntraPlugin
 from app.idp_plugins.generic import GenericPlugin
 from app.idp_plugins.google import GooglePlugin
@@ -48,6 +48,16 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
                 if value.literal is None and value.key not in SP_VALUE_KEYS:
                     raise PluginRegistryError(
                         f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
+                    )
+        if bool(plugin.provisioning_steps) == bool(plugin.provisioning_unavailable):
+            raise PluginRegistryError(
+                f"IdP plugin {name} ({key}) needs provisioning steps or a provisioning_unavailable text, not both."
+            )
+        for step in plugin.provisioning_steps:
+            for value in step.values:
+                if value.literal is None and value.key not in SCIM_VALUE_KEYS:
+                    raise PluginRegistryError(
+                        f"IdP plugin {name} ({key}): provisioning step {step.title!r} shows unknown value {value.key!r}."
                     )
         by_key[key] = plugin
     return by_key
