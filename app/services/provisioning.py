@@ -773,13 +773,14 @@ def _revoke_lost_apps(user: User, before: Iterable[str], reason: str = "role_rem
     return sum(1 for session in sessions if revoke_session(session, reason))
 
 
-def refresh_roles(user: User, actor: str) -> None:
+def refresh_roles(user: User, actor: str, groups: list[ScimGroup] | None = None) -> None:
     """Set the user's roles to the IdP's: the ``roles`` attribute plus their groups' mapped roles.
 
     Staff roles stay (``update_user`` keeps them). Apps the user no longer opens lose their sessions.
     """
     direct = set(_direct_roles(user))
-    groups = _groups_of([user.id])[user.id]
+    if groups is None:
+        groups = _groups_of([user.id])[user.id]
     wanted = sorted(direct | _mapped_roles(user.account_id, groups))
     before = user.role_list
     if user_service.update_user(user, name=user.name, roles=wanted, actor=actor):
@@ -805,12 +806,12 @@ def _save_user(account: Account, user: User | None, resource: UserResource, toke
     created = user is None
     if user is None:
         try:
-            user = user_service.create_user(account, email, roles=[], name=name, actor=actor)
-        except UserError as exc:
-            raise ScimError(
-                409 if exc.code == "USER_EXISTS" else 400, "uniqueness", "this userName is not available"
-            ) from None
-        user.scim_roles = ""
+            user = user_service.create_user(account, email, roles=roles or [], name=name, actor=actor)
+        except UserError:
+            # Checked above; only a concurrent create of the same email gets here.
+            raise ScimError(409, "uniqueness", "this userName is not available") from None
+        # Created with its roles: a new user is in no group, so its roles are the IdP's own.
+        user.scim_roles = ",".join(roles or [])
     before = {"email": user.email, "name": user.name, "external_id": user.external_id, "active": user.is_active}
     previous_direct = user.scim_roles
     if user.email != email:

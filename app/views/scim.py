@@ -14,9 +14,10 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import csrf, db
+from app.extensions import csrf, db, login_manager
 from app.services import provisioning as scim
 from app.services.provisioning import ScimError
 from app.services.scim_tokens import authenticate, scim_base_url
@@ -60,6 +61,9 @@ def authenticate_token() -> Response | None:
     if token is None:
         return error_response(ScimError(401, None, "a valid SCIM bearer token is required"))
     g.scim_token = token
+    # A SCIM request is never a signed-in person: tell flask-login so, or the audit trail's
+    # ``current_user`` would look the SCIM token up as a session on every event.
+    g._login_user = login_manager.anonymous_user()
     return None
 
 
@@ -67,6 +71,13 @@ def authenticate_token() -> Response | None:
 def handle_scim_error(err: ScimError) -> Response:
     db.session.rollback()
     return error_response(err)
+
+
+@bp.errorhandler(IntegrityError)
+def handle_conflict(_exc: IntegrityError) -> Response:
+    """Two requests created the same user (or membership) at once: the second is told so."""
+    db.session.rollback()
+    return error_response(ScimError(409, "uniqueness", "this resource was just created by another request"))
 
 
 @bp.errorhandler(HTTPException)
