@@ -291,6 +291,16 @@ GARBAGE_FILTERS = [
     'members[value eq "1"]',
     'id eq "g1"',
     "userName pr",
+    'emails[type co "w"]',
+    'emails[type gt "a"]',
+    'emails[primary eq true and value sw "t"]',
+    'active co "x"',
+    "active gt true",
+    "active pr",
+    'groups[value eq "1"]',
+    'name[givenName eq "x"]',
+    'meta.created gt "2011-05-13T04:42:34+02:00"',
+    "id eq 5",
 ]
 
 GARBAGE_PATHS = [

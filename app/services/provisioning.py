@@ -19,7 +19,7 @@ saved like a PUT: one path for every way an IdP says the same thing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -83,6 +83,9 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 MAX_RESULTS = 1000
 #: What ``count`` is when the client does not say.
 DEFAULT_COUNT = 100
+#: Group ids start with this, so that no group shares its id with a user: RFC 7643 3.1 wants an
+#: id unique across every resource of the service provider (a root search lists both).
+GROUP_ID_PREFIX = "g"
 #: The longest filter read (a userName filter is under 400 characters).
 MAX_FILTER_LENGTH = 2000
 
@@ -334,31 +337,15 @@ def dump(resource: Resource[Any], params: ResponseParameters[Any] | None = None)
 # --- filters as SQL ----------------------------------------------------------------------------
 
 
-class _SqlFilter(FilterVisitor[ColumnElement[bool]]):
-    """A parsed filter as a WHERE clause over one table; an attribute it cannot map is refused.
+class _Attribute:
+    """A filterable attribute: one column, and how a compared value is stored in it."""
 
-    ``columns`` maps a lower-cased attribute path (``username``, ``emails.value``) to a column
-    and a function preparing the compared value the way the column stores it.
-    """
+    def __init__(self, column: Any, prepare: Callable[[Any], Any] = lambda value: value) -> None:
+        self.column = column
+        self.prepare = prepare
 
-    def __init__(self, columns: Mapping[str, tuple[Any, Any]]) -> None:
-        self.columns = columns
-
-    def _column(self, attr: str, sub_attr: str | None, uri: str | None) -> tuple[Any, Any]:
-        key = attr.lower() + (f".{sub_attr.lower()}" if sub_attr else "")
-        if uri and uri.lower() not in (USER_SCHEMA.lower(), GROUP_SCHEMA.lower()):
-            raise ScimError(400, "invalidFilter", f"filtering on {uri}:{key} is not supported")
-        if key not in self.columns:
-            raise ScimError(400, "invalidFilter", f"filtering on {key!r} is not supported")
-        return self.columns[key]
-
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
-        path = node.attr_path
-        column, prepare = self._column(path.attr, path.sub_attr, path.uri)
-        return self._compare(column, prepare, node.op, node.value)
-
-    def _compare(self, column: Any, prepare: Any, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
-        value = prepare(raw)
+    def compare(self, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
+        column, value = self.column, self.prepare(raw)
         if op == CompareOperator.eq:
             return column.is_(None) if value is None else column == value
         if op == CompareOperator.ne:
@@ -369,15 +356,68 @@ class _SqlFilter(FilterVisitor[ColumnElement[bool]]):
             method = {"co": column.contains, "sw": column.startswith, "ew": column.endswith}[op.value]
             return method(value, autoescape=True)
         if isinstance(value, bool) or value is None:
-            raise ScimError(400, "invalidFilter", f"{op.value} cannot compare this attribute")
+            raise ScimError(400, "invalidFilter", f"{op.value} cannot compare this value")
         return {"gt": column > value, "ge": column >= value, "lt": column < value, "le": column <= value}[op.value]
+
+    def present(self) -> ColumnElement[bool]:
+        column = self.column
+        return and_(column.is_not(None), column != "") if column.type.python_type is str else column.is_not(None)
+
+
+class _Active(_Attribute):
+    """``active`` is ``status = 'active'`` in our table; it compares with true or false only."""
+
+    def __init__(self) -> None:
+        super().__init__(User.status)
+
+    def compare(self, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
+        if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(raw, bool):
+            raise ScimError(400, "invalidFilter", "active compares with eq or ne and true or false")
+        return (User.status == ACTIVE) if raw == (op == CompareOperator.eq) else (User.status != ACTIVE)
+
+    def present(self) -> ColumnElement[bool]:
+        return true()
+
+
+class _AnyEntry(_Attribute):
+    """``type`` and ``primary`` inside a value filter: the product keeps one email per user, which
+    stands for every kind, so ``emails[type eq "work" and value eq "x"]`` selects by value alone."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def compare(self, op: CompareOperator, raw: Any) -> ColumnElement[bool]:
+        return false() if op == CompareOperator.ne else true()
+
+    def present(self) -> ColumnElement[bool]:
+        return true()
+
+
+class _SqlFilter(FilterVisitor[ColumnElement[bool]]):
+    """A parsed filter as a WHERE clause over one table; an attribute it cannot map is refused.
+
+    ``attributes`` maps a lower-cased attribute path (``username``, ``emails.value``) to how it is
+    stored.
+    """
+
+    def __init__(self, attributes: Mapping[str, _Attribute]) -> None:
+        self.attributes = attributes
+
+    def _attribute(self, attr: str, sub_attr: str | None, uri: str | None) -> _Attribute:
+        key = attr.lower() + (f".{sub_attr.lower()}" if sub_attr else "")
+        if uri and uri.lower() not in (USER_SCHEMA.lower(), GROUP_SCHEMA.lower()):
+            raise ScimError(400, "invalidFilter", f"filtering on {uri}:{key} is not supported")
+        if key not in self.attributes:
+            raise ScimError(400, "invalidFilter", f"filtering on {key!r} is not supported")
+        return self.attributes[key]
+
+    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+        path = node.attr_path
+        return self._attribute(path.attr, path.sub_attr, path.uri).compare(node.op, node.value)
 
     def visit_present(self, node: Present) -> ColumnElement[bool]:
         path = node.attr_path
-        column, _prepare = self._column(path.attr, path.sub_attr, path.uri)
-        if isinstance(column, ColumnElement) and column.type.python_type is bool:
-            return true()
-        return and_(column.is_not(None), column != "") if _is_text(column) else column.is_not(None)
+        return self._attribute(path.attr, path.sub_attr, path.uri).present()
 
     def visit_not(self, node: Not) -> ColumnElement[bool]:
         return not_(self.visit(node.expr))
@@ -388,123 +428,65 @@ class _SqlFilter(FilterVisitor[ColumnElement[bool]]):
 
     def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
         """``emails[type eq "work" and value eq "x"]``: each inner test on a sub-attribute."""
-        outer = node.attr_path.attr
-        return _SqlFilter(
-            {
-                key.split(".", 1)[1]: mapping
-                for key, mapping in self.columns.items()
-                if key.startswith(outer.lower() + ".")
-            }
-            | {"type": (_ANY_TYPE, _as_is), "primary": (_ANY_TYPE, _as_is)}
-        ).visit(node.val_filter)
-
-
-def _is_text(column: Any) -> bool:
-    try:
-        return column.type.python_type is str
-    except (AttributeError, NotImplementedError):
-        return False
-
-
-class _AnyType:
-    """``type`` and ``primary`` inside a value filter: every stored email or role matches them
-    (the product keeps one email per user), so ``emails[type eq "work"]`` selects by value alone."""
-
-    def __eq__(self, other: object) -> ColumnElement[bool]:  # type: ignore[override]
-        return true()
-
-    def __ne__(self, other: object) -> ColumnElement[bool]:  # type: ignore[override]
-        return false()
-
-    def is_(self, _other: object) -> ColumnElement[bool]:
-        return false()
-
-    def is_not(self, _other: object) -> ColumnElement[bool]:
-        return true()
-
-    def __hash__(self) -> int:
-        return 0
-
-
-_ANY_TYPE = _AnyType()
-
-
-def _as_is(value: Any) -> Any:
-    return value
+        prefix = node.attr_path.attr.lower() + "."
+        inner = {key.removeprefix(prefix): item for key, item in self.attributes.items() if key.startswith(prefix)}
+        if not inner:
+            raise ScimError(400, "invalidFilter", f"filtering on {node.attr_path.attr!r} is not supported")
+        return _SqlFilter(inner | {"type": _AnyEntry(), "primary": _AnyEntry()}).visit(node.val_filter)
 
 
 def _email_value(value: Any) -> Any:
     return normalise_email(value) if isinstance(value, str) else value
 
 
-def _active_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    raise ScimError(400, "invalidFilter", "active compares with true or false")
-
-
 def _id_value(value: Any) -> Any:
-    try:
-        return int(str(value))
-    except ValueError:
-        return -1
+    """A SCIM id as our integer key; anything else matches no row."""
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) <= 18 else -1
+
+
+def _group_id_value(value: Any) -> Any:
+    text = str(value)
+    return _id_value(text.removeprefix(GROUP_ID_PREFIX)) if text.startswith(GROUP_ID_PREFIX) else -1
 
 
 def _time_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ScimError(400, "invalidFilter", "a time must be an ISO 8601 dateTime") from None
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ScimError(400, "invalidFilter", "a time must be an ISO 8601 dateTime") from None
     return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo is not None else parsed
 
 
-class _ActiveColumn:
-    """``active`` is ``status = 'active'`` in our table."""
-
-    def __eq__(self, other: object) -> ColumnElement[bool]:  # type: ignore[override]
-        return User.status == ACTIVE if other else User.status != ACTIVE
-
-    def __ne__(self, other: object) -> ColumnElement[bool]:  # type: ignore[override]
-        return self.__eq__(not other)
-
-    def is_(self, _other: object) -> ColumnElement[bool]:
-        return false()
-
-    def is_not(self, _other: object) -> ColumnElement[bool]:
-        return true()
-
-    def __hash__(self) -> int:
-        return 1
-
-
-USER_COLUMNS: dict[str, tuple[Any, Any]] = {
-    "id": (User.id, _id_value),
-    "username": (User.email, _email_value),
-    "emails": (User.email, _email_value),
-    "emails.value": (User.email, _email_value),
-    "externalid": (User.external_id, _as_is),
-    "displayname": (User.name, _as_is),
-    "name.formatted": (User.name, _as_is),
-    "active": (_ActiveColumn(), _active_value),
-    "meta.created": (User.created_at, _time_value),
-    "meta.lastmodified": (User.updated_at, _time_value),
+USER_ATTRIBUTES: dict[str, _Attribute] = {
+    "id": _Attribute(User.id, _id_value),
+    "username": _Attribute(User.email, _email_value),
+    "emails": _Attribute(User.email, _email_value),
+    "emails.value": _Attribute(User.email, _email_value),
+    "externalid": _Attribute(User.external_id),
+    "displayname": _Attribute(User.name),
+    "name.formatted": _Attribute(User.name),
+    "active": _Active(),
+    "meta.created": _Attribute(User.created_at, _time_value),
+    "meta.lastmodified": _Attribute(User.updated_at, _time_value),
 }
 
-GROUP_COLUMNS: dict[str, tuple[Any, Any]] = {
-    "id": (ScimGroup.id, lambda value: _id_value(str(value).removeprefix(GROUP_ID_PREFIX))),
-    "displayname": (ScimGroup.display_name, _as_is),
-    "externalid": (ScimGroup.external_id, _as_is),
-    "meta.created": (ScimGroup.created_at, _time_value),
-    "meta.lastmodified": (ScimGroup.updated_at, _time_value),
+GROUP_ATTRIBUTES: dict[str, _Attribute] = {
+    "id": _Attribute(ScimGroup.id, _group_id_value),
+    "displayname": _Attribute(ScimGroup.display_name),
+    "externalid": _Attribute(ScimGroup.external_id),
+    "meta.created": _Attribute(ScimGroup.created_at, _time_value),
+    "meta.lastmodified": _Attribute(ScimGroup.updated_at, _time_value),
 }
 
 
-def _where(parsed: ScimFilter[Any] | None, columns: Mapping[str, tuple[Any, Any]]) -> ColumnElement[bool] | None:
+def _where(parsed: ScimFilter[Any] | None, attributes: Mapping[str, _Attribute]) -> ColumnElement[bool] | None:
     if parsed is None:
         return None
-    return _SqlFilter(columns).visit(parsed.ast)
+    return _SqlFilter(attributes).visit(parsed.ast)
 
 
 # --- users: our row as a SCIM resource ---------------------------------------------------------
@@ -593,7 +575,7 @@ def get_user(account: Account, user_id: str) -> User:
 def list_users(account: Account, query: ListQuery) -> tuple[int, list[User]]:
     """One page of the account's users matching the filter, by id, and how many match in all."""
     where = [User.account_id == account.id]
-    clause = _where(query.filter, USER_COLUMNS)
+    clause = _where(query.filter, USER_ATTRIBUTES)
     if clause is not None:
         where.append(clause)
     total = db.session.scalar(select(func.count()).select_from(User).where(*where)) or 0
@@ -623,7 +605,7 @@ def search_all(account: Account, args: Mapping[str, Any], base_url: str) -> dict
         raise ScimError(400, "invalidValue", "sorting is not supported (see ServiceProviderConfig)")
     queries: list[tuple[ListQuery | None, Any]] = []
     refusal: ScimError | None = None
-    for model, columns, kind in ((UserResource, USER_COLUMNS, User), (GroupResource, GROUP_COLUMNS, ScimGroup)):
+    for model, columns, kind in ((UserResource, USER_ATTRIBUTES, User), (GroupResource, GROUP_ATTRIBUTES, ScimGroup)):
         try:
             query = parse_list_query(model, {key: value for key, value in args.items() if key != "attributes"})
             _where(query.filter, columns)
@@ -643,7 +625,7 @@ def search_all(account: Account, args: Mapping[str, Any], base_url: str) -> dict
             continue
         model = UserResource if kind is User else GroupResource
         params = response_parameters(model, _known_attributes(model, args))
-        columns = USER_COLUMNS if kind is User else GROUP_COLUMNS
+        columns = USER_ATTRIBUTES if kind is User else GROUP_ATTRIBUTES
         where = [kind.account_id == account.id]
         clause = _where(query.filter, columns)
         if clause is not None:
@@ -951,11 +933,6 @@ def group_resource(group: ScimGroup, base_url: str, member_ids: list[int] | None
         return GroupResource.model_validate({key: value for key, value in payload.items() if value is not None})
 
 
-#: Group ids start with this, so that no group shares its id with a user: RFC 7643 3.1 wants an
-#: id unique across every resource of the service provider (a root search lists both).
-GROUP_ID_PREFIX = "g"
-
-
 def group_scim_id(group: ScimGroup) -> str:
     return f"{GROUP_ID_PREFIX}{group.id}"
 
@@ -972,7 +949,7 @@ def get_group(account: Account, group_id: str) -> ScimGroup:
 
 def groups_page(account: Account, query: ListQuery, base_url: str) -> dict[str, Any]:
     where = [ScimGroup.account_id == account.id]
-    clause = _where(query.filter, GROUP_COLUMNS)
+    clause = _where(query.filter, GROUP_ATTRIBUTES)
     if clause is not None:
         where.append(clause)
     total = db.session.scalar(select(func.count()).select_from(ScimGroup).where(*where)) or 0
