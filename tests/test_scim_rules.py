@@ -51,6 +51,19 @@ def test_missing_or_wrong_token_is_401_with_a_scim_body(client, make_account, he
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="scim"'
 
 
+def test_wrong_tokens_are_audited_and_rate_limited(app, client, make_account):
+    make_account()
+    limit = app.config["PASSWORD_MAX_FAILURES"] * 5
+    for _ in range(limit):
+        assert client.get("/scim/v2/Users", headers={"Authorization": "Bearer guess"}).status_code == 401
+    limited = client.get("/scim/v2/Users", headers={"Authorization": "Bearer guess"})
+    assert_error(limited, 429)
+    assert limited.headers["Retry-After"] == str(app.config["PASSWORD_FAILURE_WINDOW_SECONDS"])
+    events = db.session.query(AuditEvent).filter_by(action="scim.auth").all()
+    assert len(events) == limit and {e.error_code for e in events} == {"SCIM_TOKEN_INVALID"}
+    assert "guess" not in json.dumps([e.details for e in events])
+
+
 def test_revoked_token_is_401(client, make_account):
     account = make_account()
     created = create_token(account, name="old")

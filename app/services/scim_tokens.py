@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
-from app.models import Account, ScimToken
+from app.models import Account, AuditEvent, ScimToken
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,38 @@ def revoke_token(token: ScimToken, *, actor: str | None = None) -> bool:
         details={"token_id": token.id, "name": token.name},
     )
     return True
+
+
+#: The audit action of a refused SCIM token; counted to rate-limit guessing, like password sign-ins.
+AUTH_FAILURE = "scim.auth"
+
+
+def auth_failures_since(ip: str | None, window_seconds: int) -> int:
+    """Refused SCIM tokens from ``ip`` in the last ``window_seconds``."""
+    if not ip:
+        return 0
+    since = utcnow() - dt.timedelta(seconds=window_seconds)
+    return (
+        db.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == AUTH_FAILURE,
+                AuditEvent.outcome == "failure",
+                AuditEvent.created_at >= since,
+                AuditEvent.ip == ip,
+            )
+        )
+        or 0
+    )
+
+
+def record_auth_failure(*, has_header: bool) -> None:
+    """Audit a refused SCIM request (never the token it carried). The caller commits."""
+    audit.record(
+        AUTH_FAILURE,
+        outcome="failure",
+        error_code="SCIM_TOKEN_INVALID" if has_header else "SCIM_TOKEN_MISSING",
+        actor="anonymous",
+    )
 
 
 def authenticate(raw: str | None) -> ScimToken | None:

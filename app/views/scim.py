@@ -13,14 +13,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import csrf, db, login_manager
 from app.services import provisioning as scim
 from app.services.provisioning import ScimError
-from app.services.scim_tokens import authenticate, scim_base_url
+from app.services.scim_tokens import auth_failures_since, authenticate, record_auth_failure, scim_base_url
 from app.sessions.web import bearer_token
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,25 @@ def authenticate_token() -> Response | None:
         return error_response(ScimError(413, None, "the request body is too large"))
     token = authenticate(bearer_token(request))
     if token is None:
-        return error_response(ScimError(401, None, "a valid SCIM bearer token is required"))
+        return _refuse_token()
     g.scim_token = token
     # A SCIM request is never a signed-in person: tell flask-login so, or the audit trail's
     # ``current_user`` would look the SCIM token up as a session on every event.
     g._login_user = login_manager.anonymous_user()
     return None
+
+
+def _refuse_token() -> Response:
+    """401, audited; an address that keeps guessing gets 429 for a while (like password sign-ins)."""
+    config = current_app.config
+    window = config["PASSWORD_FAILURE_WINDOW_SECONDS"]
+    if auth_failures_since(request.remote_addr, window) >= config["PASSWORD_MAX_FAILURES"] * 5:
+        response = error_response(ScimError(429, None, "too many requests with a wrong token; wait and try again"))
+        response.headers["Retry-After"] = str(window)
+        return response
+    record_auth_failure(has_header="Authorization" in request.headers)
+    db.session.commit()
+    return error_response(ScimError(401, None, "a valid SCIM bearer token is required"))
 
 
 @bp.errorhandler(ScimError)
