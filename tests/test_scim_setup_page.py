@@ -157,3 +157,37 @@ def test_csv_import_marks_the_users_it_creates(people):
     assert report.applied
     assert find_user_by_email("csv@acme.example").source == "csv"
     assert find_user_by_email("admin@acme.example").source == "admin"
+
+
+@pytest.mark.parametrize("key", ["google", "entra", "okta", "onelogin", "salesforce", "generic"])
+def test_every_plugin_says_how_to_provision_or_that_it_cannot(key):
+    from app.idp_plugins import get_plugin
+    from app.idp_plugins.render import render_provisioning
+
+    plugin = get_plugin(key)
+    assert bool(plugin.provisioning_steps) != bool(plugin.provisioning_unavailable)
+    steps = render_provisioning(plugin, {"scim_base_url": "https://sso.test/scim/v2", "account_name": "Acme"})
+    if steps:
+        shown = [value.value for step in steps for value in step.values]
+        assert "https://sso.test/scim/v2" in shown
+    else:
+        assert "CSV import" in plugin.provisioning_unavailable
+
+
+def test_a_plugin_cannot_both_provision_and_say_it_cannot():
+    from app.idp_plugins import PluginRegistryError, check_registry
+    from app.idp_plugins.base import IdpPlugin, SetupStep
+
+    plugin = type(
+        "Both",
+        (IdpPlugin,),
+        {
+            "key": "both",
+            "display_name": "Both",
+            "setup_steps": (SetupStep("Do it", "Paste {acs_url}."),),
+            "provisioning_steps": (SetupStep("SCIM", "Go."),),
+            "provisioning_unavailable": "No.",
+        },
+    )
+    with pytest.raises(PluginRegistryError, match="unavailable"):
+        check_registry((plugin,))

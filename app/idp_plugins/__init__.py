@@ -49,9 +49,9 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
                     raise PluginRegistryError(
                         f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
                     )
-        if bool(plugin.provisioning_steps) == bool(plugin.provisioning_unavailable):
+        if plugin.provisioning_steps and plugin.provisioning_unavailable:
             raise PluginRegistryError(
-                f"IdP plugin {name} ({key}) needs provisioning steps or a provisioning_unavailable text, not both."
+                f"IdP plugin {name} ({key}) has provisioning steps and says provisioning is unavailable."
             )
         for step in plugin.provisioning_steps:
             for value in step.values:

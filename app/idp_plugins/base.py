@@ -82,7 +82,8 @@ class IdpPlugin:
     #: The walkthrough, in the IdP's own screen order.
     setup_steps: ClassVar[tuple[SetupStep, ...]] = ()
     #: The SCIM provisioning walkthrough, in the IdP's own screen order; its values come from
-    #: ``SCIM_VALUE_KEYS``. Empty when the IdP cannot provision this kind of app.
+    #: ``SCIM_VALUE_KEYS``. Empty when the IdP cannot provision this kind of app (then say so in
+    #: ``provisioning_unavailable``) or has no steps of its own (the generic ones apply).
     provisioning_steps: ClassVar[tuple[SetupStep, ...]] = ()
     #: Said instead of steps when the IdP cannot provision a custom SAML app (and what to do).
     provisioning_unavailable: ClassVar[str | None] = None
