@@ -607,7 +607,10 @@ def search_all(account: Account, args: Mapping[str, Any], base_url: str) -> dict
     refusal: ScimError | None = None
     for model, columns, kind in ((UserResource, USER_ATTRIBUTES, User), (GroupResource, GROUP_ATTRIBUTES, ScimGroup)):
         try:
-            query = parse_list_query(model, {key: value for key, value in args.items() if key != "attributes"})
+            # attributes / excludedAttributes are read per type below (each names its own).
+            query = parse_list_query(
+                model, {key: args[key] for key in ("filter", "startIndex", "count") if key in args}
+            )
             _where(query.filter, columns)
         except ScimError as exc:
             refusal = exc
@@ -830,11 +833,14 @@ def _save_user(account: Account, user: User | None, resource: UserResource, toke
 
 
 def create_user(account: Account, payload: Any, token: ScimToken) -> User:
+    """POST /Users: a new user of the token's account, active unless the IdP says otherwise."""
     resource = _validate(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
     return _save_user(account, None, resource, token, action="scim.user.create")
 
 
-def replace_user(account: Account, user: User, payload: Any, token: ScimToken, base_url: str) -> User:
+def replace_user(account: Account, user: User, payload: Any, token: ScimToken) -> User:
+    """PUT /Users/{id}. A PUT without ``active`` keeps the user's state: deactivating someone is
+    too consequential to infer from an attribute left out (Okta and Entra always send it)."""
     resource = _validate(UserResource, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
     if resource.active is None:
         resource.active = user.is_active
@@ -881,6 +887,7 @@ def _apply_patch(model: type[R], resource: R, payload: Any) -> bool:
 
 
 def patch_user(account: Account, user: User, payload: Any, token: ScimToken, base_url: str) -> User:
+    """PATCH /Users/{id}: the operations applied to the user as we show it, then saved like a PUT."""
     resource = user_resource(user, base_url)
     if not _apply_patch(UserResource, resource, payload):
         return user
@@ -888,6 +895,7 @@ def patch_user(account: Account, user: User, payload: Any, token: ScimToken, bas
 
 
 def delete_user(account: Account, user: User, token: ScimToken) -> None:
+    """DELETE /Users/{id}, through the one delete hook (every session revoked first)."""
     actor = _actor(token)
     email = user.email
     user_service.delete_user(user, actor=actor)

@@ -229,7 +229,7 @@ def get_user(user_id: str) -> Response:
 @committed
 def replace_user(user_id: str) -> Response:
     account = g.scim_token.account
-    user = scim.replace_user(account, scim.get_user(account, user_id), _body(), g.scim_token, _base_url())
+    user = scim.replace_user(account, scim.get_user(account, user_id), _body(), g.scim_token)
     return _user_answer(user)
 
 
