@@ -191,3 +191,30 @@ def test_a_plugin_cannot_both_provision_and_say_it_cannot():
     )
     with pytest.raises(PluginRegistryError, match="unavailable"):
         check_registry((plugin,))
+
+
+def test_csv_import_leaves_scim_users_alone_unless_asked(client, people, csrf_token):
+    import io
+
+    from app.models import Account
+    from app.services.imports import import_users
+
+    log_in(client, people["admin"])
+    created = client.post(f"{PAGE}tokens", data={"csrf_token": csrf_token(), "name": "Okta"})
+    Idp(client, _shown_token(created.get_data(as_text=True))).post(
+        "/Users", user_body("kept@acme.example", roles=[{"value": "agent"}])
+    )
+    acme = db.session.query(Account).filter_by(slug="acme").one()
+    content = b"email,name,roles\nadmin@acme.example,,admin\nkept@acme.example,Renamed,admin\n"
+
+    report = import_users(acme, io.BytesIO(content), apply=True, deactivate_missing=True)
+    db.session.commit()
+    kept = find_user_by_email("kept@acme.example")
+    assert (kept.name, kept.role_list, kept.is_active) == ("Ada Lovelace", ["agent"], True)
+    assert report.count("unchanged") == 2
+    assert [row.email for row in report.samples["deactivate"]] == ["agent@acme.example"]
+
+    import_users(acme, io.BytesIO(content), apply=True, include_scim=True)
+    db.session.commit()
+    db.session.expire_all()
+    assert find_user_by_email("kept@acme.example").role_list == ["admin"]

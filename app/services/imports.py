@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, select
+from sqlalchemy import ColumnElement, String, any_, bindparam, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -36,7 +36,7 @@ from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User
-from app.models.user import ACTIVE, SOURCE_CSV
+from app.models.user import ACTIVE, SOURCE_CSV, SOURCE_SCIM
 from app.roles import CUSTOMER_ROLES, STAFF_ROLES
 from app.services.users import UserError, check_email, check_name, deactivate_user
 from app.timeutil import utcnow
@@ -314,8 +314,10 @@ class _Importer:
         actor_email: str | None,
         expected_sha256: str | None,
         progress: Callable[[int], None] | None,
+        include_scim: bool = False,
     ) -> None:
         self.account = account
+        self.include_scim = include_scim
         self.expected_sha256 = expected_sha256
         self.apply = apply
         self.actor = actor
@@ -464,7 +466,7 @@ class _Importer:
         existing = {
             row.email: row
             for row in db.session.execute(
-                select(User.id, User.email, User.account_id, User.name, User.roles).where(
+                select(User.id, User.email, User.account_id, User.name, User.roles, User.source).where(
                     _email_in([candidate.email for candidate in chunk])
                 )
             )
@@ -485,6 +487,11 @@ class _Importer:
                         f"Line {candidate.line}: {candidate.email} belongs to a user of another account; an email can be in one account only.",
                         candidate.email,
                     )
+                )
+                continue
+            if user.source == SOURCE_SCIM and not self.include_scim:
+                self.report.note(
+                    UNCHANGED, lambda c=candidate, u=user: RowChange(c.line, c.email, u.name, tuple(u.roles.split(",")))
                 )
                 continue
             name = candidate.name or user.name  # an empty name keeps the one the user has
@@ -555,7 +562,12 @@ class _Importer:
         while True:
             batch = db.session.execute(
                 select(User.id, User.email, User.name, User.roles)
-                .where(User.account_id == self.account.id, User.status == ACTIVE, User.id > last_id)
+                .where(
+                    User.account_id == self.account.id,
+                    User.status == ACTIVE,
+                    User.id > last_id,
+                    true() if self.include_scim else User.source != SOURCE_SCIM,
+                )
                 .order_by(User.id)
                 .limit(CHUNK_ROWS)
             ).all()
@@ -601,6 +613,7 @@ def import_users(
     actor_email: str | None = None,
     expected_sha256: str | None = None,
     progress: Callable[[int], None] | None = None,
+    include_scim: bool = False,
 ) -> ImportReport:
     """Check (and with ``apply``, write) a CSV of users for ``account``.
 
@@ -608,7 +621,8 @@ def import_users(
     refusal further down the file must not stay. ``actor_email`` is the admin importing from the
     portal, who cannot import themselves out of their own access. With ``expected_sha256`` the
     file must be the one a dry run previewed. ``progress`` is called with the number of bytes read
-    after each chunk.
+    after each chunk. Users the IdP keeps over SCIM are left alone (their rows count as unchanged,
+    and they are never "missing") unless ``include_scim``: the IdP would undo the change anyway.
     """
     return _Importer(
         account,
@@ -618,6 +632,7 @@ def import_users(
         actor_email=actor_email,
         expected_sha256=expected_sha256,
         progress=progress,
+        include_scim=include_scim,
     ).run(stream)
 
 
