@@ -68,6 +68,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/revoke.py
 	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(BIN)/python bench/http_load.py; \
 	else echo "bench/http_load.py skipped: it needs BENCH_DATABASE_URL=postgresql://... (gunicorn on PostgreSQL)"; fi
+	$(BIN)/python bench/scim.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

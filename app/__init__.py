@@ -175,7 +175,21 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from app import observability
-    from app.views import admin, api, app_auth, auth, errors, health, me, portal, saml, setup, support
+    from app.views import (
+        admin,
+        api,
+        app_auth,
+        auth,
+        errors,
+        health,
+        me,
+        portal,
+        saml,
+        scim,
+        scim_setup,
+        setup,
+        support,
+    )
     from app.views.converters import IdConverter
 
     app.url_map.converters["id"] = IdConverter
@@ -184,6 +198,8 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (auth.bp, saml.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
+    app.register_blueprint(scim.bp)
+    app.register_blueprint(scim_setup.bp)
     if app.config["DEMO_IDP"]:
         from app.demo_idp import views as demo_views
 

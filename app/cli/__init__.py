@@ -12,11 +12,12 @@ from app.cli.accounts import accounts_cli
 from app.cli.demo import demo_cli
 from app.cli.idp import idp_cli
 from app.cli.keys import keys_cli
+from app.cli.scim import scim_cli
 from app.cli.sessions import sessions_cli
 from app.cli.users import users_cli
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app``."""
-    for group in (accounts_cli, users_cli, idp_cli, sessions_cli, demo_cli, keys_cli):
+    for group in (accounts_cli, users_cli, idp_cli, sessions_cli, demo_cli, keys_cli, scim_cli):
         app.cli.add_command(group)

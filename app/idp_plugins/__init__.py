@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ERROR_CODES
-from app.idp_plugins.base import SIGNED_ELEMENTS, SP_VALUE_KEYS, IdpPlugin
+from app.idp_plugins.base import SCIM_VALUE_KEYS, SIGNED_ELEMENTS, SP_VALUE_KEYS, IdpPlugin
 from app.idp_plugins.entra import EntraPlugin
 from app.idp_plugins.generic import GenericPlugin
 from app.idp_plugins.google import GooglePlugin
@@ -56,6 +56,16 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
             raise PluginRegistryError(
                 f"IdP plugin {name} ({key}) has hints for unknown error codes: {', '.join(unknown_hints)}."
             )
+        if plugin.provisioning_steps and plugin.provisioning_unavailable:
+            raise PluginRegistryError(
+                f"IdP plugin {name} ({key}) has provisioning steps and says provisioning is unavailable."
+            )
+        for step in plugin.provisioning_steps:
+            for value in step.values:
+                if value.literal is None and value.key not in SCIM_VALUE_KEYS:
+                    raise PluginRegistryError(
+                        f"IdP plugin {name} ({key}): provisioning step {step.title!r} shows unknown value {value.key!r}."
+                    )
         by_key[key] = plugin
     return by_key
 

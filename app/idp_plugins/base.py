@@ -34,6 +34,10 @@ SP_VALUE_KEYS = (
 )
 
 
+#: The values a provisioning (SCIM) step may show, by key; the account's SCIM page supplies them.
+SCIM_VALUE_KEYS = ("scim_base_url", "account_name")
+
+
 @dataclass(frozen=True)
 class SetupValue:
     """One value the admin copies into the IdP: the IdP's own field label and our value's key."""
@@ -83,6 +87,12 @@ class IdpPlugin:
     certificate_lifetime_years: ClassVar[float | None] = None
     #: The walkthrough, in the IdP's own screen order.
     setup_steps: ClassVar[tuple[SetupStep, ...]] = ()
+    #: The SCIM provisioning walkthrough, in the IdP's own screen order; its values come from
+    #: ``SCIM_VALUE_KEYS``. Empty when the IdP cannot provision this kind of app (then say so in
+    #: ``provisioning_unavailable``) or has no steps of its own (the generic ones apply).
+    provisioning_steps: ClassVar[tuple[SetupStep, ...]] = ()
+    #: Said instead of steps when the IdP cannot provision a custom SAML app (and what to do).
+    provisioning_unavailable: ClassVar[str | None] = None
     #: Troubleshooting hints keyed by our error codes (``SAML_AUDIENCE_MISMATCH``); may use
     #: ``{placeholders}`` like the steps.
     hints: ClassVar[dict[str, str]] = {}

@@ -100,6 +100,40 @@ class EntraPlugin(IdpPlugin):
             ),
         ),
     )
+
+    #: Microsoft Learn, "Tutorial: Develop and plan provisioning for a SCIM endpoint" and
+    #: "Integrate your SCIM endpoint with the Microsoft Entra provisioning service".
+    provisioning_steps = (
+        SetupStep(
+            "Open Provisioning",
+            "In the Microsoft Entra admin center open Identity > Applications > Enterprise applications > "
+            "your portal app > Provisioning, and click Get started (or New configuration). Set "
+            "Provisioning Mode to Automatic.",
+        ),
+        SetupStep(
+            "Admin Credentials",
+            "Fill in the two fields below, click Test Connection (it must say the credentials are "
+            "authorized), then Save.",
+            (
+                SetupValue("Tenant URL", "scim_base_url"),
+                SetupValue("Secret Token", "", literal="the SCIM token created above (shown once)"),
+            ),
+        ),
+        SetupStep(
+            "Attribute mappings",
+            "Under Mappings open Provision Microsoft Entra ID Users. userName must carry the email "
+            "address (userPrincipalName when it is the email, else mail); keep externalId = objectId and "
+            'active = Switch([IsSoftDeleted], ...). To give roles from Entra, map roles[primary eq "True"].value '
+            "to admin or agent; or push groups (Provision Microsoft Entra ID Groups: Yes) and map their "
+            "names on this page.",
+        ),
+        SetupStep(
+            "Start provisioning",
+            "Under Settings choose Scope: Sync only assigned users and groups, set Provisioning Status to "
+            "On and Save. Entra provisions every 40 minutes; Provision on demand applies one user now. "
+            "A user Entra disables or removes is signed out of the portal and the apps at once.",
+        ),
+    )
     hints: ClassVar[dict[str, str]] = {
         "SAML_AUDIENCE_MISMATCH": (
             "Entra sent a different audience. In Basic SAML Configuration, set Identifier (Entity "

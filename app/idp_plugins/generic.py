@@ -58,6 +58,20 @@ class GenericPlugin(IdpPlugin):
             ),
         ),
     )
+
+    provisioning_steps = (
+        SetupStep(
+            "Any SCIM 2.0 client",
+            "Point the IdP's SCIM 2.0 client at the base URL below and send the token in the "
+            "Authorization header. userName must be the person's email address. Supported: Users and "
+            "Groups, filters (eq, co, sw, ew, pr, and, or, not), PATCH, attributes / excludedAttributes. "
+            "Not supported: bulk, sorting, ETags, password changes (see /ServiceProviderConfig).",
+            (
+                SetupValue("SCIM base URL", "scim_base_url"),
+                SetupValue("Authorization header", "", literal="Bearer <the SCIM token created above (shown once)>"),
+            ),
+        ),
+    )
     hints: ClassVar[dict[str, str]] = {
         "SAML_AUDIENCE_MISMATCH": "Set the application's Entity ID / Audience to {sp_entity_id} exactly.",
         "SAML_DESTINATION_MISMATCH": "Set the application's ACS URL to {acs_url} exactly.",

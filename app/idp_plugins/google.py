@@ -104,6 +104,13 @@ class GooglePlugin(IdpPlugin):
             ),
         ),
     )
+
+    #: Google provisions only to apps from its own catalogue, never to a custom SAML app.
+    provisioning_unavailable = (
+        "Google Workspace cannot provision users into a custom SAML app: its automatic provisioning "
+        "exists only for apps in Google's own catalogue. Keep {account_name}'s users in step with a CSV "
+        "import instead (Users > Import), exported from the Admin console's user list."
+    )
     hints: ClassVar[dict[str, str]] = {
         "SAML_AUDIENCE_MISMATCH": (
             "In the Google Admin console, open the app's Service provider details and set Entity ID "

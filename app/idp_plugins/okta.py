@@ -97,6 +97,40 @@ class OktaPlugin(IdpPlugin):
             ),
         ),
     )
+
+    #: Okta Help, "Add SCIM provisioning to app integrations" and "Provisioning tab" field names.
+    provisioning_steps = (
+        SetupStep(
+            "Turn on SCIM provisioning",
+            "In the Okta Admin Console open Applications > Applications > your portal app. On the General "
+            "tab, under App Settings, click Edit, set Provisioning to SCIM and click Save. A Provisioning "
+            "tab appears.",
+        ),
+        SetupStep(
+            "Connect Okta to {account_name}'s portal",
+            "On the Provisioning tab open Integration and click Edit. Fill in the fields below. Under "
+            "Supported provisioning actions tick Import New Users and Profile Updates, Push New Users, "
+            "Push Profile Updates and Push Groups. Click Test Connector Configuration, then Save.",
+            (
+                SetupValue("SCIM connector base URL", "scim_base_url"),
+                SetupValue("Unique identifier field for users", "", literal="userName"),
+                SetupValue("Authentication Mode", "", literal="HTTP Header"),
+                SetupValue("Authorization (Bearer)", "", literal="the SCIM token created above (shown once)"),
+            ),
+        ),
+        SetupStep(
+            "Choose what Okta does to the portal",
+            "On the Provisioning tab open To App and click Edit. Enable Create Users, Update User "
+            "Attributes and Deactivate Users, then Save. A user Okta deactivates or unassigns is "
+            "signed out of the portal and the apps at once.",
+        ),
+        SetupStep(
+            "Assign people and push groups",
+            "Assign people or groups on the Assignments tab. On the Push Groups tab push the groups whose "
+            "names you map to a role on this page: their members get that role. The Username must be "
+            "the person's email address.",
+        ),
+    )
     hints: ClassVar[dict[str, str]] = {
         "SAML_AUDIENCE_MISMATCH": (
             "In Okta, open the app's General tab, click Edit under SAML Settings and set Audience "

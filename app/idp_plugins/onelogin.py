@@ -90,6 +90,32 @@ class OneLoginPlugin(IdpPlugin):
             ),
         ),
     )
+
+    #: OneLogin's "SCIM Provisioner with SAML (SCIM v2 Core)" connector (its custom SAML connector
+    #: has no provisioning).
+    provisioning_steps = (
+        SetupStep(
+            "Use OneLogin's SCIM app",
+            "OneLogin provisions only through its SCIM Provisioner with SAML (SCIM v2 Core) app. In "
+            "Applications > Add App search for it and add it (it can also carry the SAML sign-in, with the "
+            "same values as the SAML steps).",
+        ),
+        SetupStep(
+            "Configuration",
+            "On the app's Configuration tab fill in the fields below, set API Connection to Enabled and Save.",
+            (
+                SetupValue("SCIM Base URL", "scim_base_url"),
+                SetupValue("SCIM Bearer Token", "", literal="the SCIM token created above (shown once)"),
+                SetupValue("SCIM JSON Template: userName", "", literal="{$user.email}"),
+            ),
+        ),
+        SetupStep(
+            "Provisioning",
+            "On the Provisioning tab tick Enable provisioning. For When users are deleted in OneLogin "
+            "choose Delete; for When user accounts are suspended choose Suspend. Save. On the "
+            "Parameters tab tick Include in User Provisioning for Groups to push group membership.",
+        ),
+    )
     hints: ClassVar[dict[str, str]] = {
         "SAML_WEAK_ALGORITHM": (
             "OneLogin signs with SHA-1 by default, and we refuse SHA-1. In the app's SSO tab set "

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.idp_plugins.base import IdpPlugin
+from app.idp_plugins.base import IdpPlugin, SetupStep
 from app.idp_plugins.generic import GenericPlugin
 
 
@@ -55,15 +55,22 @@ def _fill(text: str, values: Mapping[str, str], where: str) -> str:
         raise error from None
 
 
-def render_walkthrough(plugin: type[IdpPlugin], values: Mapping[str, str]) -> list[RenderedStep]:
-    """Return ``plugin``'s setup steps with ``values`` (SP value key -> text) filled in.
+def render_provisioning(plugin: type[IdpPlugin], values: Mapping[str, str]) -> list[RenderedStep]:
+    """Return ``plugin``'s SCIM provisioning steps with ``values`` (SCIM value key -> text) filled in."""
+    return render_walkthrough(plugin, values, steps=plugin.provisioning_steps)
+
+
+def render_walkthrough(
+    plugin: type[IdpPlugin], values: Mapping[str, str], *, steps: tuple[SetupStep, ...] | None = None
+) -> list[RenderedStep]:
+    """Return ``plugin``'s setup steps (or ``steps``) with ``values`` (SP value key -> text) filled in.
 
     Raises ``KeyError`` naming the key when a step uses a placeholder or shows a value that
     ``values`` lacks: a half-filled walkthrough would send the admin off with a wrong URL.
     """
     filled = _with_derived_values(values)
     rendered: list[RenderedStep] = []
-    for step in plugin.setup_steps:
+    for step in plugin.setup_steps if steps is None else steps:
         where = f"{plugin.__name__} step {step.title!r}"
         shown: list[RenderedValue] = []
         for value in step.values:

@@ -182,6 +182,12 @@ class SalesforcePlugin(IdpPlugin):
             ),
         ),
     )
+
+    #: Salesforce as an identity provider has no SCIM client for custom SAML apps.
+    provisioning_unavailable = (
+        "Salesforce, as an identity provider, does not provision users into a custom SAML app over SCIM. "
+        "Keep {account_name}'s users in step with a CSV import instead (Users > Import)."
+    )
     hints: ClassVar[dict[str, str]] = {
         "USER_NOT_FOUND": (
             "Salesforce sent an identifier that matches no user of {account_name}. If it looks like "

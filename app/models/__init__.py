@@ -5,6 +5,10 @@ from app.models.app_authorization import AppAuthorizationCode, AppAuthorizationR
 from app.models.audit_event import AuditEvent
 from app.models.idp_connection import IdpCertificate, IdpConnection
 from app.models.rate_limit import RateLimitCounter
+from app.models.scim_group import ScimGroup
+from app.models.scim_group_member import ScimGroupMember
+from app.models.scim_group_role import ScimGroupRole
+from app.models.scim_token import ScimToken
 from app.models.session import PendingRequest, UsedAssertion, UserSession
 from app.models.signin_result import SignInResult
 from app.models.user import User
@@ -22,6 +26,10 @@ __all__ = [
     "IdpConnection",
     "PendingRequest",
     "RateLimitCounter",
+    "ScimGroup",
+    "ScimGroupMember",
+    "ScimGroupRole",
+    "ScimToken",
     "SignInResult",
     "UsedAssertion",
     "User",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +37,7 @@ from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, User
-from app.models.user import ACTIVE
+from app.models.user import ACTIVE, SOURCE_CSV, SOURCE_SCIM
 from app.roles import CUSTOMER_ROLES, STAFF_ROLES, apps_for_roles
 from app.services.users import (
     EMAIL_UNAVAILABLE,
@@ -328,8 +328,10 @@ class _Importer:
         actor_email: str | None,
         expected_sha256: str | None,
         progress: Callable[[int], None] | None,
+        include_scim: bool = False,
     ) -> None:
         self.account = account
+        self.include_scim = include_scim
         self.expected_sha256 = expected_sha256
         self.apply = apply
         self.actor = actor
@@ -478,7 +480,7 @@ class _Importer:
         existing = {
             row.email: row
             for row in db.session.execute(
-                select(User.id, User.email, User.account_id, User.name, User.roles).where(
+                select(User.id, User.email, User.account_id, User.name, User.roles, User.source).where(
                     _email_in([candidate.email for candidate in chunk])
                 )
             )
@@ -502,6 +504,12 @@ class _Importer:
                         f"Line {candidate.line}: {EMAIL_UNAVAILABLE_MESSAGE}.",
                         candidate.email,
                     )
+                )
+                continue
+            if user.source == SOURCE_SCIM and not self.include_scim:
+                self.report.note(
+                    UNCHANGED,
+                    partial(RowChange, candidate.line, candidate.email, user.name, tuple(user.roles.split(","))),
                 )
                 continue
             name = candidate.name or user.name  # an empty name keeps the one the user has
@@ -532,6 +540,7 @@ class _Importer:
                         "roles": ",".join(row.roles),
                         "status": ACTIVE,
                         "password_hash": None,
+                        "source": SOURCE_CSV,
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -578,7 +587,12 @@ class _Importer:
         while True:
             batch = db.session.execute(
                 select(User.id, User.email, User.name, User.roles)
-                .where(User.account_id == self.account.id, User.status == ACTIVE, User.id > last_id)
+                .where(
+                    User.account_id == self.account.id,
+                    User.status == ACTIVE,
+                    User.id > last_id,
+                    true() if self.include_scim else User.source != SOURCE_SCIM,
+                )
                 .order_by(User.id)
                 .limit(CHUNK_ROWS)
             ).all()
@@ -624,6 +638,7 @@ def import_users(
     actor_email: str | None = None,
     expected_sha256: str | None = None,
     progress: Callable[[int], None] | None = None,
+    include_scim: bool = False,
 ) -> ImportReport:
     """Check (and with ``apply``, write) a CSV of users for ``account``.
 
@@ -631,7 +646,8 @@ def import_users(
     refusal further down the file must not stay. ``actor_email`` is the admin importing from the
     portal, who cannot import themselves out of their own access. With ``expected_sha256`` the
     file must be the one a dry run previewed. ``progress`` is called with the number of bytes read
-    after each chunk.
+    after each chunk. Users the IdP keeps over SCIM are left alone (their rows count as unchanged,
+    and they are never "missing") unless ``include_scim``: the IdP would undo the change anyway.
     """
     return _Importer(
         account,
@@ -641,6 +657,7 @@ def import_users(
         actor_email=actor_email,
         expected_sha256=expected_sha256,
         progress=progress,
+        include_scim=include_scim,
     ).run(stream)
 
 
