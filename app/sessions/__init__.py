@@ -259,6 +259,42 @@ def find_live_app_session(token: str | None, apps: tuple[str, ...]) -> AppSessio
     return AppSession(session_id, app_name, expires_at, AppSessionUser(user_id, email, name, roles, account_id, slug))
 
 
+#: Why a session ended, as the person is told on the sign-in page (the ``ended`` argument).
+#: Sign-out, a newer sign-in and unknown tokens say nothing.
+ENDED_BY: dict[str, str] = {
+    "user_deactivated": "administrator",
+    "user_deleted": "administrator",
+    "missing_from_import": "administrator",
+    "role_removed": "administrator",
+    "revoked_by_operator": "administrator",
+    "sso_required": "sso_required",
+    "scim_deactivated": "provisioning",
+    "revoked_by_support": "support",
+    "signed_out_by_owner": "yourself",
+    "code_replayed": "security",
+}
+
+
+def why_session_ended(token: str | None) -> str | None:
+    """Why the session behind ``token`` no longer works, in the words of ``ENDED_BY`` (or
+    ``expired``); None when it never existed or its person ended it here (sign-out).
+
+    Asked only when a request comes back with a token that no longer opens a session, so that
+    the sign-in page can say "You were signed out by your company's administrator".
+    """
+    if not token or len(token) > 200:
+        return None
+    row = db.session.execute(
+        select(UserSession.revoked_reason, UserSession.expires_at).where(UserSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    reason, expires_at = row
+    if reason is not None:
+        return ENDED_BY.get(reason)
+    return "expired" if expires_at <= utcnow() else None
+
+
 def revoke_session(session: UserSession, reason: str, *, actor: str | None = None) -> bool:
     """Revoke one session and audit it; False (and no event) if it was already revoked.
 

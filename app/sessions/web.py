@@ -15,7 +15,13 @@ from werkzeug.wrappers import Response
 
 from app.extensions import login_manager
 from app.models import User, UserSession
-from app.sessions import AppSession, AppSessionUser, find_live_app_session, find_live_session
+from app.sessions import (
+    AppSession,
+    AppSessionUser,
+    find_live_app_session,
+    find_live_session,
+    why_session_ended,
+)
 
 APP_TOKEN_APPS = ("desktop", "mobile")
 #: The only paths where an ``Authorization: Bearer`` header authenticates.
@@ -149,7 +155,8 @@ def unauthorized() -> Response:
     """Pages send people to the sign-in page; the API answers 401."""
     if request.path.startswith("/api/"):
         return api_unauthorized()
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    ended = why_session_ended(request.cookies.get(session_cookie_name()))
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?"), ended=ended))
 
 
 def api_unauthorized() -> Response:

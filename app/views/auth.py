@@ -39,13 +39,28 @@ def login() -> str:
     return _login_page(request.args.get("email", ""))
 
 
+#: What the sign-in page says after a request came back with a session that someone else ended.
+SESSION_ENDED_MESSAGES = {
+    "administrator": "You were signed out by your company's administrator.",
+    "provisioning": "You were signed out by your company's administrator (through your identity provider).",
+    "sso_required": "You were signed out: your company now requires single sign-on. Sign in with SSO.",
+    "support": "You were signed out by our support team.",
+    "yourself": "You were signed out from another of your sessions.",
+    "security": "You were signed out for your security: an app's sign-in code was used twice.",
+    "expired": "Your session expired after a period without use. Please sign in again.",
+}
+
+
 def _login_page(email: str, *, continue_sso: bool = False) -> str:
     """The sign-in page with ``email`` filled in; ``continue_sso`` labels the SSO button
     "Continue to your identity provider" (for a link or bookmark to ``/sso/start``)."""
     next_path = safe_next_path(request.args.get("next"))
     sso_form = SsoStartForm(formdata=None, data={"next": next_path, "email": email[:320]})
     password_form = PasswordLoginForm(formdata=None, data={"next": next_path})
-    return render_template("auth/login.html", sso_form=sso_form, password_form=password_form, continue_sso=continue_sso)
+    ended = SESSION_ENDED_MESSAGES.get(request.args.get("ended", ""))
+    return render_template(
+        "auth/login.html", sso_form=sso_form, password_form=password_form, continue_sso=continue_sso, ended=ended
+    )
 
 
 @bp.get("/sso/start")

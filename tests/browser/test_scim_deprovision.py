@@ -92,6 +92,7 @@ def test_scim_token_provisions_a_user_whose_browser_is_signed_out_when_the_idp_d
     sam.click("[data-testid=nav-my-sessions]")
     sam.wait_for_url(lambda url: "/login?next=" in url)
     assert sam.locator("[data-testid=sso-form]").is_visible()
+    assert "You were signed out by your company's administrator" in sam.text_content("[data-testid=session-ended]")
     screenshot(sam, "41-scim-deactivated-user-back-at-sign-in")
 
     # The token's last use shows on the SCIM page.
