@@ -106,7 +106,7 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, setup, support
+    from app.views import admin, api, app_auth, auth, errors, limits, me, portal, saml, setup, support
     from app.views.converters import IdConverter
 
     app.url_map.converters["id"] = IdConverter
@@ -118,6 +118,7 @@ def configure_blueprints(app: Flask) -> None:
 
         app.register_blueprint(demo_views.bp)
     errors.init_app(app)
+    limits.init_app(app)
 
 
 CONTENT_SECURITY_POLICY = (

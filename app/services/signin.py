@@ -20,7 +20,6 @@ from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
 from app.saml import VerifiedAssertion, resolve_options, start_login
-from app.services import rate_limits
 from app.services.users import find_user_by_email, normalise_email
 from app.sessions import NewSession, create_session, revoke_session
 
@@ -187,18 +186,17 @@ def password_sign_in(
     ip: str | None,
     user_agent: str | None,
 ) -> NewSession:
-    """Sign in with email and password, where the account allows it; failures are rate-limited.
+    """Sign in with email and password, where the account allows it (rate limits: DOORS in
+    ``app.services.rate_limits``, applied before this runs).
 
     The password is checked (one scrypt) even for an unknown email, so that timing does not tell
     who exists. A sign-in revokes the session this browser already had. The caller commits.
     """
     email = normalise_email(email)
-    rate_limits.check_password_attempts(email, ip)
     user = find_user_by_email(email)
     known_hash = user.password_hash if user and user.password_hash else None
     password_ok = check_password_hash(known_hash or _DUMMY_HASH, password) and known_hash
     if user is None or not password_ok:
-        rate_limits.record_password_failure(email, ip)
         raise SignInError("INVALID_CREDENTIALS", "wrong email or password", email=email)
     if user.account.sso_required:
         raise SignInError("SSO_REQUIRED", "the account requires SSO", email=email, account_id=user.account_id)
