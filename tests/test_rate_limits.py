@@ -229,3 +229,9 @@ def test_the_password_door_works_on_redis(app, pw_user, redis_store, monkeypatch
     assert assert_limited(password_attempt(attacker, PASSWORD), "LOGIN_RATE_LIMITED") == 900
     assert db.session.query(RateLimitCounter).filter(RateLimitCounter.key.like("auth.%")).count() == 0
     assert password_attempt(browser_at(app, "198.51.100.250"), PASSWORD).status_code == 302
+
+
+def test_an_unreachable_redis_answers_503_not_500_and_not_unguarded(app, pw_user, monkeypatch):
+    monkeypatch.setitem(app.extensions, "rate_limit_store", rate_limits.RedisStore("redis://127.0.0.1:1/0"))
+    response = password_attempt(browser_at(app, "198.51.100.8"), PASSWORD)
+    assert assert_limited(response, "SERVER_BUSY", status=503) == 5

@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -198,6 +199,10 @@ def _epoch_seconds(moment: dt.datetime) -> int:
     return math.ceil((moment - dt.datetime(1970, 1, 1)).total_seconds())
 
 
+class StoreUnavailable(Exception):
+    """The counter store cannot be reached: doors answer 503 rather than go unguarded."""
+
+
 class RedisStore:
     """Counters as Redis keys that expire by themselves at the end of their window (INCR and
     EXPIREAT in one MULTI). For deployments that already run Redis; the database store needs
@@ -210,28 +215,38 @@ class RedisStore:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._errors = (redis.RedisError, OSError)
 
     @staticmethod
     def _name(key: str, start: dt.datetime) -> str:
         return f"rl:{key}:{_epoch_seconds(start)}"
 
-    def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
-        name = self._name(key, start)
+    def _call(self, operation: Callable[[], Any]) -> Any:
+        try:
+            return operation()
+        except self._errors as exc:
+            log.error("rate-limit store unavailable: %s", exc)
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _increment(self, name: str, expires_at: dt.datetime) -> int:
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expireat(name, _epoch_seconds(expires_at) + 1)
             count, _ = pipe.execute()
         return int(count)
 
+    def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
+        return int(self._call(lambda: self._increment(self._name(key, start), expires_at)))
+
     def decrement(self, key: str, start: dt.datetime) -> None:
-        self._redis.eval(self._DECREMENT, 1, self._name(key, start))
+        self._call(lambda: self._redis.eval(self._DECREMENT, 1, self._name(key, start)))
 
     def locked_until(self, key: str) -> dt.datetime | None:
-        value = self._redis.get(f"rl:lock:{key}")
+        value = self._call(lambda: self._redis.get(f"rl:lock:{key}"))
         return dt.datetime.fromisoformat(value.decode()) if isinstance(value, bytes) else None
 
     def lock(self, key: str, until: dt.datetime) -> None:
-        self._redis.set(f"rl:lock:{key}", until.isoformat(), exat=_epoch_seconds(until) + 1)
+        self._call(lambda: self._redis.set(f"rl:lock:{key}", until.isoformat(), exat=_epoch_seconds(until) + 1))
 
 
 def _store(app: Flask) -> CounterStore:

@@ -54,15 +54,22 @@ def record_refusal(
         signature = "|".join(
             str(part) for part in (action, err.code, request.remote_addr, email, account_id, connection_id)
         )
-        count, since = rate_limits.count_repeat(signature)
-        if count > 1 and audit.fold_repeat(
-            action,
-            error_code=err.code,
-            subject_email=email,
-            account_id=account_id,
-            connection_id=connection_id,
-            since=since,
-            count=count,
+        try:
+            count, since = rate_limits.count_repeat(signature)
+        except rate_limits.StoreUnavailable:
+            count, since = 1, None  # no fold: the event is written in full
+        if (
+            since is not None
+            and count > 1
+            and audit.fold_repeat(
+                action,
+                error_code=err.code,
+                subject_email=email,
+                account_id=account_id,
+                connection_id=connection_id,
+                since=since,
+                count=count,
+            )
         ):
             return
     audit.record(

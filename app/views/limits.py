@@ -91,7 +91,10 @@ def limit_anonymous_doors() -> Response | None:
         if binding and rate_limits.live_pending_requests(binding, cap) >= cap:
             err = SignInError("TOO_MANY_PENDING_SIGNINS", f"{cap} live pending requests", email=email)
             return _refused(door, err, current_app.config["SAML_PENDING_REQUEST_SECONDS"])
-    reservation = rate_limits.reserve(door, address=request.remote_addr, email=email)
+    try:
+        reservation = rate_limits.reserve(door, address=request.remote_addr, email=email)
+    except rate_limits.StoreUnavailable as exc:
+        return _refused(door, SignInError("SERVER_BUSY", f"rate-limit store unavailable: {exc}", email=email), 5)
     g.rate_limit_reservation = reservation
     if not reservation.allowed:
         return _refused(door, SignInError(door.code, reservation.reason, email=email), reservation.retry_after)
@@ -114,7 +117,10 @@ def release_unrefused(response: Response) -> Response:
         and reservation.allowed
         and not g.get("refusal_recorded")
     ):
-        rate_limits.release(reservation)
+        try:
+            rate_limits.release(reservation)
+        except rate_limits.StoreUnavailable:
+            log.warning("rate-limit places of %s not given back: store unavailable", request.path)
     return response
 
 
