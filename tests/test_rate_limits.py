@@ -169,8 +169,8 @@ def test_pending_sign_ins_are_capped_per_browser(app, acme, monkeypatch):
     assert authorize(another_browser(app)).status_code == 302
 
 
-def test_the_checks_read_counters_by_key_and_never_scan_history(app, pw_user):
-    """Old windows of the same key do not count, and are what the purge removes."""
+def test_old_windows_of_the_same_key_do_not_count(app, pw_user):
+    """Only the current window counts: old rows of the key are history, for the purge to remove."""
     key = rate_limits.counter_key("auth.password_login:email+address", f"{EMAIL}|198.51.100.7")
     old = utcnow() - dt.timedelta(hours=2)
     db.session.add_all(
