@@ -69,6 +69,7 @@ bench: $(VENV)/.dev
 	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(BIN)/python bench/http_load.py; \
 	else echo "bench/http_load.py skipped: it needs BENCH_DATABASE_URL=postgresql://... (gunicorn on PostgreSQL)"; fi
 	$(BIN)/python bench/scim.py
+	$(BIN)/python bench/password.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

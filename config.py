@@ -89,11 +89,33 @@ class Config:
     SAML_PENDING_REQUEST_SECONDS = int(os.environ.get("SAML_PENDING_REQUEST_SECONDS", "600"))
     #: Largest SAMLResponse POST the ACS reads; real responses are a few kilobytes.
     SAML_ACS_MAX_BYTES = int(os.environ.get("SAML_ACS_MAX_BYTES", str(256 * 1024)))
-    #: Largest request body anywhere (CSV uploads included).
-    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(60 * 1024 * 1024)))
-    #: Failed password sign-ins allowed per email (and per IP, times five) in the window.
+    #: Largest request body of any route that names no other (forms are a few kilobytes).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    #: Largest CSV upload (the admin's import page alone): 50,000 users fit in a few megabytes.
+    IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(60 * 1024 * 1024)))
+    #: Password attempts allowed per (email, address) in the window; past it that pair is locked
+    #: out, for the window the first time and twice as long after each further lock-out (24 h max).
     PASSWORD_MAX_FAILURES = int(os.environ.get("PASSWORD_MAX_FAILURES", "5"))
     PASSWORD_FAILURE_WINDOW_SECONDS = int(os.environ.get("PASSWORD_FAILURE_WINDOW_SECONDS", "900"))
+    #: Looser ceilings in the same window: per address (all emails), per email (all addresses).
+    PASSWORD_MAX_PER_ADDRESS = int(os.environ.get("PASSWORD_MAX_PER_ADDRESS", "100"))
+    PASSWORD_MAX_PER_EMAIL = int(os.environ.get("PASSWORD_MAX_PER_EMAIL", "50"))
+    #: Password checks (scrypt, 32 MB each) running at once in one worker; more answer 503 at once.
+    PASSWORD_HASH_CONCURRENCY = int(os.environ.get("PASSWORD_HASH_CONCURRENCY", "4"))
+    #: Requests per minute and client address at the other anonymous doors (SSO start, app
+    #: authorize, token exchange, SP metadata), and refusals per minute at the ACS.
+    ANONYMOUS_REQUESTS_PER_MINUTE = int(os.environ.get("ANONYMOUS_REQUESTS_PER_MINUTE", "60"))
+    #: SSO starts (web or app) per minute for one email, from all addresses together.
+    SSO_STARTS_PER_EMAIL_PER_MINUTE = int(os.environ.get("SSO_STARTS_PER_EMAIL_PER_MINUTE", "10"))
+    #: Live (unanswered, unexpired) sign-in requests one browser may hold.
+    MAX_PENDING_REQUESTS_PER_BROWSER = int(os.environ.get("MAX_PENDING_REQUESTS_PER_BROWSER", "20"))
+    #: Where rate-limit counters live: empty for the database (every worker shares it), or
+    #: ``redis://host:port/db``.
+    RATE_LIMIT_STORAGE_URL = os.environ.get("RATE_LIMIT_STORAGE_URL", "").strip()
+    #: ``flask sessions purge`` deletes audit events older than this, and refused sign-ins
+    #: (anonymous failures, the bulk of any flood) older than the shorter second figure.
+    AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
+    REFUSAL_RETENTION_DAYS = int(os.environ.get("REFUSAL_RETENTION_DAYS", "30"))
     #: Mobile app redirect URIs (RFC 8252 section 7.1 private-use URI schemes, reverse domain
     #: name), comma-separated; the app's redirect_uri must equal one of them exactly. Desktop apps
     #: need no setting: they use loopback redirects (http://127.0.0.1:{port}/...), RFC 8252 7.3.
@@ -144,6 +166,13 @@ class Config:
             raise ConfigError(
                 f"SAML_CLOCK_SKEW_SECONDS={skew}: use 0 to 300 seconds (python3-saml allows at most 300)."
             )
+        for name in ("AUDIT_RETENTION_DAYS", "REFUSAL_RETENTION_DAYS"):
+            if config[name] < 1:
+                raise ConfigError(f"{name}={config[name]}: keep at least 1 day.")
+        if config["RATE_LIMIT_STORAGE_URL"] and not config["RATE_LIMIT_STORAGE_URL"].startswith(
+            ("redis://", "rediss://")
+        ):
+            raise ConfigError("RATE_LIMIT_STORAGE_URL: leave it empty (the database) or use redis://host:port/db.")
         if config["LOG_LEVEL"] not in ("", *LOG_LEVELS):
             raise ConfigError(f"LOG_LEVEL={config['LOG_LEVEL']}: use one of {', '.join(LOG_LEVELS)}.")
         if not config["BASE_URL"].startswith(("http://", "https://")):

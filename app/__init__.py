@@ -182,6 +182,7 @@ def configure_blueprints(app: Flask) -> None:
         auth,
         errors,
         health,
+        limits,
         me,
         portal,
         saml,
@@ -205,6 +206,7 @@ def configure_blueprints(app: Flask) -> None:
 
         app.register_blueprint(demo_views.bp)
     errors.init_app(app)
+    limits.init_app(app)
 
 
 CONTENT_SECURITY_POLICY = (

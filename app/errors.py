@@ -160,6 +160,13 @@ _CODES = [
     ),
     ErrorCode("SSO_REQUIRED", 403, "Your company requires you to sign in with SSO."),
     ErrorCode("LOGIN_RATE_LIMITED", 429, "Too many failed attempts. Wait a few minutes and try again."),
+    ErrorCode("RATE_LIMITED", 429, "Too many requests from your network. Wait a minute and try again."),
+    ErrorCode(
+        "TOO_MANY_PENDING_SIGNINS",
+        429,
+        "This browser has started too many sign-ins that were not finished. Wait ten minutes, or finish one of them, and try again.",
+    ),
+    ErrorCode("SERVER_BUSY", 503, "We are handling many sign-ins right now. Please try again in a few seconds."),
 ]
 
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _CODES}

@@ -367,7 +367,7 @@ def test_a_50_mb_file_is_streamed_and_refused_clearly(admin_client):
 
 
 def test_a_file_over_the_upload_limit_gets_413_with_advice(admin_client, app, monkeypatch):
-    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1024 * 1024)
+    monkeypatch.setitem(app.config, "IMPORT_MAX_BYTES", 1024 * 1024)
     response = _post(admin_client, "email,name,roles\n" + "x@acme.example,X,agent\n" * 60_000)
     assert response.status_code == 413
     html = response.get_data(as_text=True)

@@ -123,9 +123,11 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
 
     report = _purge(runner)
     spent = {"app_authorization_requests": 1, "app_authorization_codes": 1, "rate_limit_counters": 1}
+    no_audit = {"refused_signins": 0, "audit_events": 0}
+    retention = {"retention_days": 30, "audit_retention_days": 365, "refusal_retention_days": 30}
     assert report == {
-        "deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent},
-        "retention_days": 30,
+        "deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent, **no_audit},
+        **retention,
     }
     assert {row.id for row in db.session.query(AppAuthorizationRequest)} == {"_open_app"}
     assert db.session.query(AppAuthorizationCode).count() == 0
@@ -135,11 +137,12 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}
     assert find_live_session(live.token) is not None
     assert audit_events("sessions.purge")[-1].details == {
-        "retention_days": 30,
+        **retention,
         "sessions": 2,
         "used_assertions": 1,
         "pending_requests": 1,
         **spent,
+        **no_audit,
     }
     assert long_expired.session.id not in _left() and long_revoked.session.id not in _left()
 

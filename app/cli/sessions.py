@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from sqlalchemy import select
 
 from app import audit
@@ -77,6 +78,18 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
     help="Keep sessions that ended more recently than this, for support to see.",
 )
 @click.option(
+    "--audit-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep audit events younger than this [default: AUDIT_RETENTION_DAYS, 365].",
+)
+@click.option(
+    "--refusal-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep anonymous refused sign-ins younger than this [default: REFUSAL_RETENTION_DAYS, 30].",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1, max=100_000),
     default=1000,
@@ -85,12 +98,17 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
 )
 @json_option
 @command_errors
-def sessions_purge(retention_days: int, batch_size: int, as_json: bool) -> None:
-    """Delete long-ended sessions, spent replay-cache entries and expired pending requests.
+def sessions_purge(
+    retention_days: int, audit_days: int | None, refusal_days: int | None, batch_size: int, as_json: bool
+) -> None:
+    """Delete long-ended sessions, spent replay-cache entries, expired pending requests and
+    rate-limit counters, and audit events past their retention.
 
     Safe while the portal serves traffic: short transactions of --batch-size rows each.
     """
-    policy = PurgePolicy.now(retention_days)
+    audit_days = audit_days or current_app.config["AUDIT_RETENTION_DAYS"]
+    refusal_days = refusal_days or current_app.config["REFUSAL_RETENTION_DAYS"]
+    policy = PurgePolicy.now(retention_days, audit_days, refusal_days)
     deleted = dict.fromkeys(PURGE_TARGETS, 0)
     for target in PURGE_TARGETS:
         while True:
@@ -99,10 +117,15 @@ def sessions_purge(retention_days: int, batch_size: int, as_json: bool) -> None:
             deleted[target] += count
             if count < batch_size:
                 break
-    audit.record("sessions.purge", details={"retention_days": retention_days, **deleted})
+    retention = {
+        "retention_days": retention_days,
+        "audit_retention_days": audit_days,
+        "refusal_retention_days": refusal_days,
+    }
+    audit.record("sessions.purge", details={**retention, **deleted})
     db.session.commit()
     emit(
         as_json,
-        {"deleted": deleted, "retention_days": retention_days},
+        {"deleted": deleted, **retention},
         "Deleted " + ", ".join(f"{count} {target.replace('_', ' ')}" for target, count in deleted.items()) + ".",
     )

@@ -75,7 +75,7 @@ class PendingRequest(Model):
     #: Where to go after sign-in: a path on this site.
     next_path: Mapped[str] = mapped_column(Text, default="/")
     #: SHA-256 of the random value in this browser's binding cookie.
-    browser_binding_hash: Mapped[str] = mapped_column(String(64))
+    browser_binding_hash: Mapped[str] = mapped_column(String(64), index=True)
     #: What started the request: ``login`` (a sign-in) or ``test`` (an admin's test sign-in), or a
     #: reference to an app authorisation request.
     purpose: Mapped[str] = mapped_column(String(200), default="login")

@@ -1,30 +1,136 @@
-"""Rate limits: counters in fixed windows, shared by every worker through the database.
+"""Rate limits for every anonymous door: one table of doors and limits, counters in fixed windows
+shared by every worker.
 
-A counter is one row per (key, window), incremented with a single atomic upsert in a transaction
-of its own: two workers counting at once both land, the count survives the refusal's rollback,
-and a check reads one row by primary key, however much history there is. Rows of past windows
-are deleted by ``flask sessions purge``.
+A request to a door first *reserves* its place: each of the door's counters is incremented with
+one atomic upsert that returns the new count (``INSERT .. ON CONFLICT DO UPDATE .. RETURNING``),
+and only then is the count compared with the limit. There is no check-then-act: 40 parallel
+guesses for one email are numbered 1 to 40 by the database, and only the first ``limit`` go on to
+the password check. Doors that count refusals only (the password form, the ACS) give the place
+back when the request was not refused (``release``).
+
+Lock-outs are per (email, client address), so that one address cannot lock anyone else out: past
+the limit that pair is locked for one window, and twice as long after each further lock-out in
+24 hours (at most 24 hours). Looser ceilings per address (all emails) and per email (all
+addresses) stop one address from trying many emails, and a botnet from trying one email forever.
+
+Counters live in the ``rate_limit_counters`` table (one row per key and window, read by primary
+key, however much history there is; ``flask sessions purge`` deletes past windows), or in Redis
+when ``RATE_LIMIT_STORAGE_URL`` names one (keys expire by themselves).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import cast
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
-from flask import current_app
-from sqlalchemy import Insert, Table, select
+from flask import Flask, current_app
+from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.errors import SignInError
 from app.extensions import db
-from app.models import RateLimitCounter
+from app.models import PendingRequest, RateLimitCounter
 from app.timeutil import utcnow
 
+log = logging.getLogger(__name__)
+
 _EPOCH = dt.datetime(2000, 1, 1)
+#: Lock-outs of one (email, address) are remembered this long, for the backoff.
+LOCKOUT_MEMORY_SECONDS = 24 * 3600
 
 
-def _window_start(now: dt.datetime, seconds: int) -> dt.datetime:
+@dataclass(frozen=True)
+class Limit:
+    """At most ``config[max_setting]`` events per ``config[window_setting]`` seconds for one subject.
+
+    ``scope`` names the subject: ``address`` (the client address), ``email``, or
+    ``email+address``. ``lockout`` turns the backoff on (see the module docstring).
+    """
+
+    scope: str
+    max_setting: str
+    window_setting: str
+    lockout: bool = False
+
+    def resolve(self, config: dict[str, Any]) -> tuple[int, int]:
+        """(how many, in how many seconds): a setting name, or a number of seconds written as is."""
+        window = self.window_setting
+        return int(config[self.max_setting]), int(window) if window.isdigit() else int(config[window])
+
+
+@dataclass(frozen=True)
+class Door:
+    """An anonymous endpoint and its limits."""
+
+    endpoint: str
+    #: The audit action of its refusals.
+    action: str
+    #: The stable code of a 429 here.
+    code: str
+    limits: tuple[Limit, ...]
+    #: ``requests`` counts every request; ``refusals`` gives the place back unless refused.
+    counts: str = "requests"
+    #: The form or query field holding the email, for the per-email limits.
+    email_field: str | None = None
+    #: Starts a SAML sign-in: the browser's live pending requests are capped.
+    starts_sign_in: bool = False
+    #: Checks a password: bounded by the per-worker hashing slots.
+    hashes_password: bool = False
+
+
+_PER_ADDRESS = Limit("address", "ANONYMOUS_REQUESTS_PER_MINUTE", "60")
+_SSO_PER_EMAIL = Limit("email", "SSO_STARTS_PER_EMAIL_PER_MINUTE", "60")
+
+#: Every anonymous door, by endpoint. A new anonymous endpoint gets a line here.
+DOORS: dict[str, Door] = {
+    door.endpoint: door
+    for door in (
+        Door(
+            "auth.password_login",
+            action="signin.password",
+            code="LOGIN_RATE_LIMITED",
+            limits=(
+                Limit("address", "PASSWORD_MAX_PER_ADDRESS", "PASSWORD_FAILURE_WINDOW_SECONDS"),
+                Limit("email+address", "PASSWORD_MAX_FAILURES", "PASSWORD_FAILURE_WINDOW_SECONDS", lockout=True),
+                Limit("email", "PASSWORD_MAX_PER_EMAIL", "PASSWORD_FAILURE_WINDOW_SECONDS"),
+            ),
+            counts="refusals",
+            email_field="email",
+            hashes_password=True,
+        ),
+        Door(
+            "auth.sso_start",
+            action="signin.sso_start",
+            code="RATE_LIMITED",
+            limits=(_PER_ADDRESS, _SSO_PER_EMAIL),
+            email_field="email",
+            starts_sign_in=True,
+        ),
+        Door(
+            "app_auth.start",
+            action="signin.sso_start",
+            code="RATE_LIMITED",
+            limits=(_PER_ADDRESS, _SSO_PER_EMAIL),
+            email_field="login_hint",
+            starts_sign_in=True,
+        ),
+        # The pages that only show the "Continue" button (GET /sso/start, the app's authorize link)
+        # and the finishing step of a sign-in: per address.
+        Door("auth.sso_start_page", action="signin.sso_start", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+        Door("app_auth.authorize", action="signin.sso_start", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+        Door("auth.sso_finish", action="signin.sso", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+        Door("api.token", action="signin.app_token", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+        Door("saml.acs", action="signin.sso", code="RATE_LIMITED", limits=(_PER_ADDRESS,), counts="refusals"),
+        Door("saml.metadata", action="saml.metadata", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+    )
+}
+
+
+def window_start(now: dt.datetime, seconds: int) -> dt.datetime:
     """The start of the fixed window of ``seconds`` that ``now`` falls in."""
     elapsed = int((now - _EPOCH).total_seconds())
     return _EPOCH + dt.timedelta(seconds=elapsed - elapsed % seconds)
@@ -35,59 +141,233 @@ def counter_key(kind: str, subject: str) -> str:
     return f"{kind}:{hashlib.sha256(subject.encode()).hexdigest()}"
 
 
-def _upsert(key: str, window_start: dt.datetime, expires_at: dt.datetime) -> Insert:
-    dialect = db.engine.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = cast(Table, RateLimitCounter.__table__)
-    statement = insert(table).values(key=key, window_start=window_start, count=1, expires_at=expires_at)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.key, table.c.window_start], set_={"count": table.c.count + 1}
-    )
+# --- where counters live ------------------------------------------------------------------------
 
 
-def hit(keys: list[str], window_seconds: int) -> None:
-    """Count one event for each of ``keys`` in the current window (its own short transaction)."""
-    window_start = _window_start(utcnow(), window_seconds)
-    expires_at = window_start + dt.timedelta(seconds=window_seconds)
-    with db.engine.begin() as connection:
-        for key in keys:
-            connection.execute(_upsert(key, window_start, expires_at))
+class CounterStore(Protocol):
+    """What the limiter needs from a store; every call is atomic on its own."""
+
+    def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
+        """Add one to the (key, window) counter and return the new count."""
+
+    def decrement(self, key: str, start: dt.datetime) -> None:
+        """Give one back (never below zero)."""
+
+    def locked_until(self, key: str) -> dt.datetime | None:
+        """The end of the lock-out on ``key``, if one was set."""
+
+    def lock(self, key: str, until: dt.datetime) -> None:
+        """Lock ``key`` out until ``until``."""
 
 
-def counts(keys: list[str], window_seconds: int) -> dict[str, int]:
-    """The current window's count for each of ``keys`` (0 when none): one indexed read."""
-    window_start = _window_start(utcnow(), window_seconds)
-    rows = db.session.execute(
-        select(RateLimitCounter.key, RateLimitCounter.count).where(
-            RateLimitCounter.key.in_(keys), RateLimitCounter.window_start == window_start
+class DatabaseStore:
+    """Counters as rows of ``rate_limit_counters``: upserts in short transactions of their own,
+    so that a count survives the refused request's rollback. A lock-out is a row in the fixed
+    window ``_EPOCH`` whose ``expires_at`` is the end of the lock-out."""
+
+    def _upsert(self, key: str, start: dt.datetime, expires_at: dt.datetime, *, replace: bool) -> Insert:
+        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        table = cast(Table, RateLimitCounter.__table__)
+        statement = insert(table).values(key=key, window_start=start, count=1, expires_at=expires_at)
+        new_values = {"expires_at": statement.excluded.expires_at} if replace else {"count": table.c.count + 1}
+        return statement.on_conflict_do_update(index_elements=[table.c.key, table.c.window_start], set_=new_values)
+
+    def _run(self, statement: Any) -> None:
+        with db.engine.begin() as connection:
+            connection.execute(statement)
+
+    def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
+        statement = self._upsert(key, start, expires_at, replace=False).returning(RateLimitCounter.count)
+        with db.engine.begin() as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def decrement(self, key: str, start: dt.datetime) -> None:
+        self._run(
+            update(RateLimitCounter)
+            .where(RateLimitCounter.key == key, RateLimitCounter.window_start == start, RateLimitCounter.count > 0)
+            .values(count=RateLimitCounter.count - 1)
         )
+
+    def locked_until(self, key: str) -> dt.datetime | None:
+        with db.engine.connect() as connection:
+            return connection.scalar(
+                select(RateLimitCounter.expires_at).where(
+                    RateLimitCounter.key == f"lock:{key}", RateLimitCounter.window_start == _EPOCH
+                )
+            )
+
+    def lock(self, key: str, until: dt.datetime) -> None:
+        self._run(self._upsert(f"lock:{key}", _EPOCH, until, replace=True))
+
+
+def _epoch_seconds(moment: dt.datetime) -> int:
+    return math.ceil((moment - dt.datetime(1970, 1, 1)).total_seconds())
+
+
+class StoreUnavailable(Exception):
+    """The counter store cannot be reached: doors answer 503 rather than go unguarded."""
+
+
+class RedisStore:
+    """Counters as Redis keys that expire by themselves at the end of their window (INCR and
+    EXPIREAT in one MULTI). For deployments that already run Redis; the database store needs
+    nothing more."""
+
+    #: Give one back, never below zero, in one atomic step.
+    _DECREMENT = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v > 0 then return redis.call('DECR', KEYS[1]) end return 0"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._errors = (redis.RedisError, OSError)
+
+    @staticmethod
+    def _name(key: str, start: dt.datetime) -> str:
+        return f"rl:{key}:{_epoch_seconds(start)}"
+
+    def _call(self, operation: Callable[[], Any]) -> Any:
+        try:
+            return operation()
+        except self._errors as exc:
+            log.error("rate-limit store unavailable: %s", exc)
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _increment(self, name: str, expires_at: dt.datetime) -> int:
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expireat(name, _epoch_seconds(expires_at) + 1)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
+        return int(self._call(lambda: self._increment(self._name(key, start), expires_at)))
+
+    def decrement(self, key: str, start: dt.datetime) -> None:
+        self._call(lambda: self._redis.eval(self._DECREMENT, 1, self._name(key, start)))
+
+    def locked_until(self, key: str) -> dt.datetime | None:
+        value = self._call(lambda: self._redis.get(f"rl:lock:{key}"))
+        return dt.datetime.fromisoformat(value.decode()) if isinstance(value, bytes) else None
+
+    def lock(self, key: str, until: dt.datetime) -> None:
+        self._call(lambda: self._redis.set(f"rl:lock:{key}", until.isoformat(), exat=_epoch_seconds(until) + 1))
+
+
+def _store(app: Flask) -> CounterStore:
+    """The app's store: built once per app from ``RATE_LIMIT_STORAGE_URL``."""
+    store = app.extensions.get("rate_limit_store")
+    if store is None:
+        url = app.config["RATE_LIMIT_STORAGE_URL"]
+        store = RedisStore(url) if url else DatabaseStore()
+        app.extensions["rate_limit_store"] = store
+    return cast(CounterStore, store)
+
+
+# --- deciding -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Reservation:
+    """The places one request took at a door, and whether it may go on."""
+
+    door: Door
+    allowed: bool = True
+    #: Seconds until a refused request may come back.
+    retry_after: int = 0
+    #: What refused it, for the audit event (which limit, what count).
+    reason: str = ""
+    taken: list[tuple[str, dt.datetime]] = field(default_factory=list)
+
+
+def _subject(scope: str, address: str | None, email: str | None) -> str | None:
+    if scope == "address":
+        return address
+    if scope == "email":
+        return email
+    return f"{email}|{address}" if email and address else None
+
+
+def _seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def reserve(door: Door, *, address: str | None, email: str | None) -> Reservation:
+    """Take this request's place in each of the door's counters, then decide (see module doc)."""
+    config = current_app.config
+    store = _store(current_app._get_current_object())  # type: ignore[attr-defined]
+    now = utcnow()
+    reservation = Reservation(door)
+    for limit in door.limits:
+        subject = _subject(limit.scope, address, email)
+        if subject is None:
+            continue
+        most, window = limit.resolve(config)
+        key = counter_key(f"{door.endpoint}:{limit.scope}", subject)
+        if limit.lockout:
+            until = store.locked_until(key)
+            if until is not None and until > now:
+                reservation.allowed = False
+                reservation.retry_after = _seconds_until(until, now)
+                reservation.reason = f"{limit.scope} locked out until {until:%H:%M:%S}"
+                return reservation
+        start = window_start(now, window)
+        end = start + dt.timedelta(seconds=window)
+        count = store.increment(key, start, end)
+        reservation.taken.append((key, start))
+        if count > most:
+            reservation.allowed = False
+            reservation.retry_after = _seconds_until(end, now)
+            # No live count in the reason: identical refusals must read the same to be folded.
+            reservation.reason = f"over {most} per {window}s for the {limit.scope}"
+            if limit.lockout and count == most + 1:
+                reservation.retry_after = _lock_out(store, key, window, now)
+                reservation.reason += f", locked out for {reservation.retry_after}s"
+            return reservation
+    return reservation
+
+
+def _lock_out(store: CounterStore, key: str, window: int, now: dt.datetime) -> int:
+    """Lock ``key`` out: one window the first time, doubling with each lock-out in 24 hours."""
+    memory_start = window_start(now, LOCKOUT_MEMORY_SECONDS)
+    earlier = store.increment(
+        f"lockouts:{key}", memory_start, memory_start + dt.timedelta(seconds=LOCKOUT_MEMORY_SECONDS)
     )
-    found = dict(rows.tuples().all())
-    return {key: found.get(key, 0) for key in keys}
+    seconds = min(window * 2 ** min(earlier - 1, 16), LOCKOUT_MEMORY_SECONDS)
+    store.lock(key, now + dt.timedelta(seconds=seconds))
+    log.warning("rate limit: lock-out %d of %s for %ds", earlier, key[:40], seconds)
+    return seconds
 
 
-def _password_keys(email: str, ip: str | None) -> tuple[str, str | None]:
-    return counter_key("password:email", email), counter_key("password:ip", ip) if ip else None
+def release(reservation: Reservation) -> None:
+    """Give back the places of a request that was not refused (doors that count refusals)."""
+    store = _store(current_app._get_current_object())  # type: ignore[attr-defined]
+    for key, start in reservation.taken:
+        store.decrement(key, start)
+    reservation.taken.clear()
 
 
-def check_password_attempts(email: str, ip: str | None) -> None:
-    """Refuse a password attempt when the email, or the address, failed too often lately.
+def live_pending_requests(browser_binding: str, cap: int) -> int:
+    """How many live sign-in requests this browser holds, counted up to ``cap`` + 1 at most.
 
-    ``PASSWORD_MAX_FAILURES`` per email and five times that per address, per
-    ``PASSWORD_FAILURE_WINDOW_SECONDS``.
+    The hash is the one ``app.saml`` stores on pending requests (SHA-256 of the cookie value);
+    the count reads the ``browser_binding_hash`` index, never the whole table.
     """
-    limit = current_app.config["PASSWORD_MAX_FAILURES"]
-    window = current_app.config["PASSWORD_FAILURE_WINDOW_SECONDS"]
-    email_key, ip_key = _password_keys(email, ip)
-    found = counts([key for key in (email_key, ip_key) if key], window)
-    by_email, by_ip = found[email_key], found.get(ip_key or "", 0)
-    if by_email >= limit or by_ip >= limit * 5:
-        raise SignInError(
-            "LOGIN_RATE_LIMITED", f"{by_email} failures for the email, {by_ip} for the address", email=email
-        )
+    binding_hash = hashlib.sha256(browser_binding.encode()).hexdigest()
+    live = (
+        select(PendingRequest.id)
+        .where(PendingRequest.browser_binding_hash == binding_hash, PendingRequest.expires_at > utcnow())
+        .limit(cap + 1)
+        .subquery()
+    )
+    return int(db.session.scalar(select(func.count()).select_from(live)) or 0)
 
 
-def record_password_failure(email: str, ip: str | None) -> None:
-    """Count a failed password attempt for the email and for the address."""
-    email_key, ip_key = _password_keys(email, ip)
-    hit([key for key in (email_key, ip_key) if key], current_app.config["PASSWORD_FAILURE_WINDOW_SECONDS"])
+def count_repeat(signature: str, seconds: int = 60) -> tuple[int, dt.datetime]:
+    """Count one more of an identical event in its window; return (count, window start).
+
+    Used to fold a flood of identical refusals into one audit row per window."""
+    store = _store(current_app._get_current_object())  # type: ignore[attr-defined]
+    start = window_start(utcnow(), seconds)
+    count = store.increment(counter_key("repeat", signature), start, start + dt.timedelta(seconds=seconds))
+    return count, start

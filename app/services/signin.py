@@ -24,7 +24,6 @@ from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
 from app.saml import VerifiedAssertion, resolve_options, start_login
-from app.services import rate_limits
 from app.services.users import find_user_by_email, normalise_email
 from app.sessions import NewSession, create_session, revoke_session
 from app.timeutil import utcnow
@@ -302,7 +301,8 @@ def password_sign_in(
     ip: str | None,
     user_agent: str | None,
 ) -> NewSession:
-    """Sign in with email and password, where the account allows it; failures are rate-limited.
+    """Sign in with email and password, where the account allows it (rate limits: DOORS in
+    ``app.services.rate_limits``, applied before this runs).
 
     No password oracle: an unknown email, a wrong password, and a right password of a user who may
     not use this form (SSO required, deactivated, no portal role) get the same answer
@@ -311,13 +311,11 @@ def password_sign_in(
     The caller commits.
     """
     email = normalise_email(email)
-    rate_limits.check_password_attempts(email, ip)
     user = find_user_by_email(email)
     known_hash = user.password_hash if user and user.password_hash else None
     password_ok = bool(check_password_hash(known_hash or _DUMMY_HASH, password) and known_hash)
     refusal = _password_refusal(user) if user is not None else "UNKNOWN_EMAIL"
     if user is None or not password_ok or refusal is not None:
-        rate_limits.record_password_failure(email, ip)
         reason = refusal if user is None or password_ok else "WRONG_PASSWORD"
         raise SignInError(
             "INVALID_CREDENTIALS",

@@ -1,6 +1,7 @@
 """Clean-up of rows that can never be used again: ended sessions, spent replay-cache entries,
 abandoned AuthnRequests and app authorization requests, expired one-time codes, rate-limit
-counters of past windows.
+counters of past windows (and lock-outs that ended); and of audit events past their retention:
+anonymous refusals after ``REFUSAL_RETENTION_DAYS``, every event after ``AUDIT_RETENTION_DAYS``.
 
 Safe while the portal serves traffic: each batch is a short DELETE of rows chosen by primary key,
 and only rows past every point where a request could still use them (a session revoked or
@@ -21,6 +22,7 @@ from app.extensions import db
 from app.models import (
     AppAuthorizationCode,
     AppAuthorizationRequest,
+    AuditEvent,
     PendingRequest,
     RateLimitCounter,
     UsedAssertion,
@@ -43,8 +45,12 @@ _EXPIRING_BY_PAIR = {
     "rate_limit_counters": ((RateLimitCounter.key, RateLimitCounter.window_start), RateLimitCounter.expires_at),
 }
 
+#: Audit events past their retention. Refused sign-ins (anonymous failures: what a flood writes)
+#: go sooner; both searches walk an index on ``created_at``.
+_AUDIT = ("refused_signins", "audit_events")
+
 #: What ``purge_batch`` can clean, in the order the command cleans them.
-TARGETS = ("sessions", *_EXPIRING_BY_PAIR, *_EXPIRING)
+TARGETS = ("sessions", *_EXPIRING_BY_PAIR, *_EXPIRING, *_AUDIT)
 
 
 @dataclass(frozen=True)
@@ -57,15 +63,23 @@ class PurgePolicy:
     lifetime: dt.timedelta
     #: Replay-cache entries and pending requests that expired before this are deleted.
     saml_before: dt.datetime
+    #: Audit events written before this are deleted.
+    audit_before: dt.datetime
+    #: Anonymous refusals written before this are deleted.
+    refusals_before: dt.datetime
 
     @classmethod
-    def now(cls, retention_days: int) -> PurgePolicy:
+    def now(cls, retention_days: int, audit_days: int | None = None, refusal_days: int | None = None) -> PurgePolicy:
+        """Cut-offs from now; audit retentions default to AUDIT_/REFUSAL_RETENTION_DAYS."""
         now = utcnow()
-        skew = dt.timedelta(seconds=current_app.config["SAML_CLOCK_SKEW_SECONDS"])
+        config = current_app.config
+        skew = dt.timedelta(seconds=config["SAML_CLOCK_SKEW_SECONDS"])
         return cls(
             sessions_before=now - dt.timedelta(days=retention_days),
-            lifetime=dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"]),
+            lifetime=dt.timedelta(days=config["SESSION_LIFETIME_DAYS"]),
             saml_before=now - skew,
+            audit_before=now - dt.timedelta(days=audit_days or config["AUDIT_RETENTION_DAYS"]),
+            refusals_before=now - dt.timedelta(days=refusal_days or config["REFUSAL_RETENTION_DAYS"]),
         )
 
 
@@ -101,5 +115,17 @@ def purge_batch(target: str, policy: PurgePolicy, batch_size: int) -> int:
         ids = list(db.session.scalars(select(primary_key).where(expires_at < policy.saml_before).limit(batch_size)))
         if ids:
             db.session.execute(delete(primary_key.class_).where(primary_key.in_(ids)))
+        return len(ids)
+    if target in _AUDIT:
+        query = select(AuditEvent.id).where(AuditEvent.created_at < policy.audit_before)
+        if target == "refused_signins":
+            query = select(AuditEvent.id).where(
+                AuditEvent.actor == "anonymous",
+                AuditEvent.outcome == "failure",
+                AuditEvent.created_at < policy.refusals_before,
+            )
+        ids = list(db.session.scalars(query.limit(batch_size)))
+        if ids:
+            db.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         return len(ids)
     raise ValueError(f"unknown purge target {target!r} (choose from {', '.join(TARGETS)})")

@@ -309,8 +309,8 @@ def import_page() -> str | tuple[str, int]:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
-    """An upload over MAX_CONTENT_LENGTH: say how large a file may be, on the page it came from."""
-    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    """An upload over IMPORT_MAX_BYTES: say how large a file may be, on the page it came from."""
+    limit_mb = current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024)
     return render_template(
         "errors/http.html",
         status=413,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -13,6 +14,7 @@ from app import audit
 from app.errors import SignInError
 from app.extensions import db
 from app.observability import metrics
+from app.services import rate_limits
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +38,50 @@ def refuse(
 def record_refusal(
     err: SignInError, *, action: str, account_id: int | None = None, connection_id: int | None = None
 ) -> None:
-    """Add the audit event of a refused sign-in (code, reason, context). The caller commits."""
+    """Add the audit event of a refused sign-in (code, reason, context). The caller commits.
+
+    Identical anonymous refusals (same action, code, address, email, account, connection and reason)
+    within a minute fold into the minute's first event, whose ``details.count`` says how many
+    there were: a flood writes a row a minute, not one per request. The request is marked
+    refused, so that doors counting refusals keep its rate-limit place.
+    """
+    g.refusal_recorded = True
     context = dict(err.context)
+    account_id = account_id or context.pop("account_id", None)
+    connection_id = connection_id or context.pop("connection_id", None)
+    email = context.pop("email", None)
+    context.pop("account_id", None)
+    context.pop("connection_id", None)
+    if not current_user.is_authenticated:
+        signature = "|".join(
+            str(part) for part in (action, err.code, request.remote_addr, email, account_id, connection_id, err.detail)
+        )
+        try:
+            count, since = rate_limits.count_repeat(signature)
+        except rate_limits.StoreUnavailable:
+            count, since = 1, None  # no fold: the event is written in full
+        if (
+            since is not None
+            and count > 1
+            and audit.fold_repeat(
+                action,
+                error_code=err.code,
+                subject_email=email,
+                account_id=account_id,
+                connection_id=connection_id,
+                since=since,
+                count=count,
+                reason=err.detail[:2000],
+            )
+        ):
+            return
     audit.record(
         action,
         outcome="failure",
         error_code=err.code,
-        account_id=account_id or context.pop("account_id", None),
-        connection_id=connection_id or context.pop("connection_id", None),
-        subject_email=context.pop("email", None),
+        account_id=account_id,
+        connection_id=connection_id,
+        subject_email=email,
         details={
             "reason": err.detail[:2000],
             "user_agent": (request.user_agent.string or "")[:300],
@@ -61,6 +98,9 @@ def handle_http_error(exc: HTTPException) -> tuple[str | Response, int]:
     """Framework errors (404, 405, 413, ...) as our page, or JSON under /api/."""
     status = exc.code or 500
     code = f"HTTP_{status}"
+    if status == 413:
+        limit = request.max_content_length or 0
+        code, exc.description = "REQUEST_TOO_LARGE", f"Requests here may carry at most {limit // 1024:,} KB."
     if _wants_json():
         return jsonify(error=code, message=exc.description), status
     return render_template(
