@@ -106,12 +106,12 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, setup, support
+    from app.views import admin, api, app_auth, auth, errors, me, portal, saml, setup, slo, support
     from app.views.converters import IdConverter
 
     app.url_map.converters["id"] = IdConverter
 
-    for blueprint in (auth.bp, saml.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
+    for blueprint in (auth.bp, saml.bp, slo.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
         app.register_blueprint(blueprint)
     if app.config["DEMO_IDP"]:
         from app.demo_idp import views as demo_views

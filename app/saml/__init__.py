@@ -12,6 +12,13 @@ from app.saml.certs import (
     pem_body,
 )
 from app.saml.core import VerifiedAssertion, consume_response, sp_metadata_xml, start_login
+from app.saml.logout import (
+    IdpLogoutRequest,
+    IdpLogoutResponse,
+    logout_response_location,
+    receive_logout_message,
+    start_logout,
+)
 from app.saml.metadata import (
     MAX_METADATA_BYTES,
     MetadataError,
@@ -30,6 +37,8 @@ __all__ = [
     "OVERRIDABLE",
     "CertificateInfo",
     "ConnectionOptions",
+    "IdpLogoutRequest",
+    "IdpLogoutResponse",
     "MetadataError",
     "ParsedMetadata",
     "SpValues",
@@ -40,12 +49,15 @@ __all__ = [
     "expiry_state",
     "fetch_metadata",
     "generate_key_pair",
+    "logout_response_location",
     "overrides_of",
     "parse_idp_metadata",
     "pem_body",
     "read_certificates",
+    "receive_logout_message",
     "resolve_options",
     "sp_metadata_xml",
     "sp_values",
     "start_login",
+    "start_logout",
 ]

@@ -36,6 +36,7 @@ from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
 from app.saml.options import resolve_options
+from app.saml.sp_metadata import add_logout_services
 from app.saml.urls import request_data_for, sp_values
 from app.saml.xmlguard import NS, check_signatures, decode_saml_response
 from app.timeutil import utcnow
@@ -231,7 +232,8 @@ def start_login(
 
 
 def sp_metadata_xml(connection: IdpConnection) -> str:
-    """The SP metadata document for ``connection`` (entity ID, ACS, signing certificate)."""
+    """The SP metadata document for ``connection`` (entity ID, ACS, signing certificate, and the
+    Single Logout service when it is on)."""
     settings = saml_settings(connection)
     sp = settings.get_sp_data()
     metadata = OneLogin_Saml2_Metadata.builder(
@@ -242,12 +244,15 @@ def sp_metadata_xml(connection: IdpConnection) -> str:
         cache_duration=None,
     )
     metadata = OneLogin_Saml2_Metadata.add_x509_key_descriptors(metadata, sp["x509cert"], add_encryption=False)
-    return metadata if isinstance(metadata, str) else metadata.decode()
+    metadata = metadata if isinstance(metadata, str) else metadata.decode()
+    if resolve_options(connection).single_logout:
+        metadata = add_logout_services(metadata, sp_values(connection).sls_url)
+    return metadata
 
 
 def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> PendingRequest:
     pending = db.session.get(PendingRequest, request_id)
-    if pending is None or pending.connection_id != connection.id:
+    if pending is None or pending.connection_id != connection.id or pending.purpose == "logout":
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the pending request has expired")
