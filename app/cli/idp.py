@@ -28,6 +28,7 @@ from app.services.connections import (
     import_idp_side,
     read_idp_side,
     refresh_from_metadata_url,
+    update_connection_options,
 )
 
 idp_cli = command_group("idp", help="IdP connections.")
@@ -111,6 +112,58 @@ def idp_show(connection_id: int, as_json: bool) -> None:
     """Show a connection: IdP side, SP values, certificates, status."""
     data = connection_json(get_connection(connection_id))
     emit(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
+
+
+_ON_OFF = click.Choice(["on", "off"])
+
+
+def _switch(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+@idp_cli.command("set")
+@click.argument("connection_id", type=int)
+@click.option("--single-logout", type=_ON_OFF, help="Answer the IdP's LogoutRequests; sign out at the IdP too.")
+@click.option("--encrypt-assertions", type=click.Choice(["off", "accept", "require"]))
+@click.option("--sign-requests", type=_ON_OFF, help="Sign AuthnRequests (RSA-SHA256).")
+@click.option(
+    "--signed-element",
+    type=click.Choice(["any", "assertion", "response", "both"]),
+    help="What must carry the IdP's signature (the service says which values this version accepts).",
+)
+@click.option("--idp-initiated", type=_ON_OFF, help="Accept sign-ins started at the IdP.")
+@json_option
+@command_errors
+def idp_set(
+    connection_id: int,
+    single_logout: str | None,
+    encrypt_assertions: str | None,
+    sign_requests: str | None,
+    signed_element: str | None,
+    idp_initiated: str | None,
+    as_json: bool,
+) -> None:
+    """Set a connection's options, with the same checks as the settings page."""
+    connection = get_connection(connection_id)
+    changed = update_connection_options(
+        connection,
+        single_logout=_switch(single_logout),
+        encrypt_assertions=encrypt_assertions,
+        sign_requests=_switch(sign_requests),
+        signed_element=signed_element,
+        allow_idp_initiated=_switch(idp_initiated),
+        actor="cli",
+    )
+    db.session.commit()
+    data = {**connection_json(connection), "changed": changed}
+    warnings = []
+    if data["options"]["single_logout"] and not connection.idp_slo_url:
+        warnings.append("The IdP's Single Logout URL is not known: import its metadata again (or sign-out stays here).")
+    data["warnings"] = warnings
+    text = "\n".join(
+        [f"Changed: {', '.join(changed)}." if changed else "Nothing changed.", *[f"Warning: {w}" for w in warnings]]
+    )
+    emit(as_json, data, text)
 
 
 @idp_cli.command("enable")

@@ -19,7 +19,7 @@ class GenericPlugin(IdpPlugin):
     )
     signed_element = "assertion"
     supports_idp_initiated = True
-    supports_slo = False
+    supports_slo = True
     metadata_source = "url"
     setup_steps = (
         SetupStep(

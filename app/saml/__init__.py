@@ -28,10 +28,11 @@ from app.saml.metadata import (
     parse_idp_metadata,
     read_certificates,
 )
-from app.saml.options import OVERRIDABLE, ConnectionOptions, overrides_of, resolve_options
+from app.saml.options import ENCRYPTION_MODES, OVERRIDABLE, ConnectionOptions, overrides_of, resolve_options
 from app.saml.urls import SpValues, sp_values
 
 __all__ = [
+    "ENCRYPTION_MODES",
     "EXPIRY_WARNING_DAYS",
     "MAX_METADATA_BYTES",
     "OVERRIDABLE",

@@ -19,6 +19,7 @@ from app.idp_plugins.base import IdpPlugin
 from app.models import Account, IdpCertificate, IdpConnection
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
+    ENCRYPTION_MODES,
     MAX_METADATA_BYTES,
     OVERRIDABLE,
     CertificateInfo,
@@ -31,6 +32,7 @@ from app.saml import (
     overrides_of,
     parse_idp_metadata,
     read_certificates,
+    resolve_options,
 )
 from app.services.connection_tests import has_passed_saml_test, has_successful_test
 from app.timeutil import utcnow
@@ -44,6 +46,8 @@ NAMEID_FORMATS = (
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 )
 SIGNED_ELEMENTS = ("assertion", "response", "both")
+#: The security features that can be turned on today (the others are refused, not silently kept).
+AVAILABLE_FEATURES = frozenset({"single_logout"})
 #: A review of parsed metadata stays confirmable this long.
 IMPORT_REVIEW_SECONDS = 3600
 
@@ -354,6 +358,77 @@ def update_connection_settings(
             details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
         )
     return changed
+
+
+def update_connection_options(
+    connection: IdpConnection,
+    *,
+    single_logout: bool | None = None,
+    encrypt_assertions: str | None = None,
+    sign_requests: bool | None = None,
+    signed_element: str | None = None,
+    allow_idp_initiated: bool | None = None,
+    actor: str | None = None,
+) -> list[str]:
+    """Change the security options given (None leaves one as it is), with the pages' checks.
+
+    Returns the names of the options that changed (audited as ``connection.update``, like the
+    settings page). Every option is off until an admin turns it on.
+    """
+    plugin = get_plugin(connection.plugin_key)
+    if signed_element is not None and signed_element not in SIGNED_ELEMENTS:
+        raise ConnectionChangeError("SETTING_INVALID", f"Choose what must be signed: {', '.join(SIGNED_ELEMENTS)}.")
+    if encrypt_assertions is not None and encrypt_assertions not in ENCRYPTION_MODES:
+        raise ConnectionChangeError("SETTING_INVALID", f"Choose assertion encryption: {', '.join(ENCRYPTION_MODES)}.")
+    if single_logout and not plugin.supports_slo:
+        raise ConnectionChangeError("OPTION_UNSUPPORTED", f"{plugin.display_name} has no SAML Single Logout.")
+    if allow_idp_initiated and not plugin.supports_idp_initiated:
+        raise ConnectionChangeError(
+            "OPTION_UNSUPPORTED", f"{plugin.display_name} does not start sign-ins from its own portal."
+        )
+    unavailable = [
+        name
+        for name, value in (("encrypt_assertions", encrypt_assertions), ("sign_requests", sign_requests))
+        if value not in (None, False, "off") and name not in AVAILABLE_FEATURES
+    ]
+    if unavailable:
+        raise ConnectionChangeError("OPTION_UNAVAILABLE", f"Not available yet: {', '.join(unavailable)}.")
+    before = _options_view(connection)
+    stored = dict(connection.settings or {})
+    for name, value in (
+        ("single_logout", single_logout),
+        ("encrypt_assertions", encrypt_assertions),
+        ("sign_requests", sign_requests),
+        ("signed_element", signed_element),
+    ):
+        if value is not None:
+            stored[name] = value
+    connection.settings = stored
+    if allow_idp_initiated is not None:
+        connection.allow_idp_initiated = allow_idp_initiated
+    after = _options_view(connection)
+    changed = [key for key in after if before[key] != after[key]]
+    if changed:
+        audit.record(
+            "connection.update",
+            account_id=connection.account_id,
+            connection_id=connection.id,
+            actor=actor,
+            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
+        )
+    return changed
+
+
+def _options_view(connection: IdpConnection) -> dict[str, Any]:
+    """The options as ``update_connection_options`` sets them, resolved (defaults filled in)."""
+    options = resolve_options(connection)
+    return {
+        "single_logout": options.single_logout,
+        "encrypt_assertions": options.encrypt_assertions,
+        "sign_requests": options.sign_requests,
+        "signed_element": options.signed_element,
+        "allow_idp_initiated": connection.allow_idp_initiated,
+    }
 
 
 def _editable(connection: IdpConnection) -> dict[str, Any]:
