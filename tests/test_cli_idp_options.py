@@ -47,3 +47,11 @@ def test_refusals_change_nothing(runner, make_account, make_connection):
     db.session.expire_all()
     assert resolve_options(google).single_logout is False
     assert audit_events("connection.update", google) == []
+
+
+def test_sign_requests_from_the_command_line(runner, make_account, make_connection):
+    connection = make_connection(make_account())
+    out = run(runner, "idp", "set", str(connection.id), "--sign-requests", "on")
+    assert out["changed"] == ["sign_requests"] and out["options"]["sign_requests"] is True
+    xml = run(runner, "idp", "sp-metadata", str(connection.id))["metadata"]
+    assert 'AuthnRequestsSigned="true"' in xml

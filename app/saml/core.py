@@ -36,6 +36,7 @@ from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
 from app.saml.options import resolve_options
+from app.saml.redirect_binding import signed_redirect
 from app.saml.sp_metadata import add_logout_services
 from app.saml.urls import request_data_for, sp_values
 from app.saml.xmlguard import NS, check_signatures, decode_saml_response
@@ -175,7 +176,7 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
         },
         "idp": idp,
         "security": {
-            "authnRequestsSigned": False,
+            "authnRequestsSigned": options.sign_requests,
             "wantMessagesSigned": signed in ("response", "both"),
             "wantAssertionsSigned": signed in ("assertion", "both"),
             "wantAssertionsEncrypted": False,
@@ -227,6 +228,10 @@ def start_login(
             expires_at=now + dt.timedelta(seconds=current_app.config["SAML_PENDING_REQUEST_SECONDS"]),
         )
     )
+    if resolve_options(connection).sign_requests:
+        return signed_redirect(
+            connection.idp_sso_url, "SAMLRequest", authn_request.get_xml().encode(), settings.get_sp_key()
+        )
     parameters = {"SAMLRequest": authn_request.get_request()}
     return OneLogin_Saml2_Utils.redirect(connection.idp_sso_url, parameters)
 
@@ -238,7 +243,7 @@ def sp_metadata_xml(connection: IdpConnection) -> str:
     sp = settings.get_sp_data()
     metadata = OneLogin_Saml2_Metadata.builder(
         sp,
-        authnsign=False,
+        authnsign=resolve_options(connection).sign_requests,
         wsign=True,
         valid_until=None,
         cache_duration=None,

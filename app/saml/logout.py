@@ -20,7 +20,7 @@ import secrets
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import parse_qsl
 
 import xmlsec
 from flask import current_app
@@ -35,6 +35,7 @@ from app.extensions import db
 from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.saml.core import binding_hash, saml_settings
 from app.saml.options import resolve_options
+from app.saml.redirect_binding import signed_redirect
 from app.saml.sp_metadata import POST_BINDING, REDIRECT_BINDING
 from app.saml.urls import sp_values
 from app.saml.xmlguard import NS, STRONG_SIGNATURES, check_signatures, parse_xml_safely
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 SAMLP = NS["samlp"]
 SAML = NS["saml"]
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 #: Second-level status under Success when the request named no session we had (already ended).
 STATUS_PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
@@ -380,21 +380,11 @@ def _new_id() -> str:
 
 
 def _signed_redirect(connection: IdpConnection, url: str, kind: str, xml: bytes, relay_state: str | None) -> str:
-    """``url`` carrying ``xml`` in the HTTP-Redirect binding, signed with the SP key (RSA-SHA256)."""
-    encoded = base64.b64encode(zlib.compress(xml)[2:-4]).decode()
-    parts = [f"{kind}={quote_plus(encoded)}"]
-    if relay_state is not None:
-        parts.append(f"RelayState={quote_plus(relay_state)}")
-    parts.append(f"SigAlg={quote_plus(RSA_SHA256)}")
-    signed = "&".join(parts)
-    # The key comes through the settings so that whatever decrypts the stored key applies here too.
-    context = xmlsec.SignatureContext()
-    context.key = xmlsec.Key.from_memory(
-        saml_settings(connection).get_sp_key().encode(), xmlsec.constants.KeyDataFormatPem
-    )
-    signature = context.sign_binary(signed.encode(), xmlsec.constants.TransformRsaSha256)
-    query = f"{signed}&Signature={quote_plus(base64.b64encode(signature).decode())}"
-    return f"{url}{'&' if '?' in url else '?'}{query}"
+    """``url`` carrying ``xml`` in the HTTP-Redirect binding, signed with the SP key.
+
+    The key comes through the settings so that whatever decrypts the stored key applies here too.
+    """
+    return signed_redirect(url, kind, xml, saml_settings(connection).get_sp_key(), relay_state)
 
 
 def logout_response_location(

@@ -47,7 +47,7 @@ NAMEID_FORMATS = (
 )
 SIGNED_ELEMENTS = ("assertion", "response", "both")
 #: The security features that can be turned on today (the others are refused, not silently kept).
-AVAILABLE_FEATURES = frozenset({"single_logout"})
+AVAILABLE_FEATURES = frozenset({"single_logout", "sign_requests"})
 #: A review of parsed metadata stays confirmable this long.
 IMPORT_REVIEW_SECONDS = 3600
 
