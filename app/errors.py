@@ -87,6 +87,26 @@ _CODES = [
     ),
     ErrorCode("SAML_INVALID", 400, _SAML_BAD),
     ErrorCode(
+        "SAML_ENCRYPTION_REQUIRED",
+        400,
+        "This connection requires encrypted assertions, and your identity provider sent a plain one. Your administrator must turn on assertion encryption at the identity provider.",
+    ),
+    ErrorCode(
+        "SAML_ENCRYPTION_OFF",
+        400,
+        "Your identity provider encrypted the answer, but this connection does not accept encrypted assertions. Your administrator must turn encryption on here or off at the identity provider.",
+    ),
+    ErrorCode(
+        "SAML_WEAK_ENCRYPTION",
+        400,
+        "Your identity provider encrypted the answer with an algorithm we refuse (RSA PKCS#1 v1.5, or an unknown one). Your administrator must pick RSA-OAEP with AES-GCM or AES-CBC.",
+    ),
+    ErrorCode(
+        "SAML_DECRYPTION_FAILED",
+        400,
+        "The encrypted answer could not be decrypted. Your administrator must upload our current encryption certificate to the identity provider.",
+    ),
+    ErrorCode(
         "SAML_SESSION_CONFLICT",
         409,
         "You are already signed in as someone else in this browser. Sign out first, then try again.",

@@ -62,6 +62,8 @@ class TestIdP:
         sign_response: bool = False,
         algorithm: str = "sha256",
         inclusive_prefixes: tuple[str, ...] = (),
+        encrypt_to: str | None = None,
+        encryption: str = "aes256-gcm",
         **overrides,
     ) -> etree._Element:
         spec = self.spec(sp, email=email, request_id=request_id, **overrides)
@@ -73,6 +75,8 @@ class TestIdP:
             sign_response=sign_response,
             algorithm=algorithm,
             inclusive_prefixes=inclusive_prefixes,
+            encrypt_to=encrypt_to,
+            encryption=encryption,
         )
 
     def response(self, sp: dict[str, str], **kwargs) -> str:

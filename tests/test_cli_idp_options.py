@@ -55,3 +55,19 @@ def test_sign_requests_from_the_command_line(runner, make_account, make_connecti
     assert out["changed"] == ["sign_requests"] and out["options"]["sign_requests"] is True
     xml = run(runner, "idp", "sp-metadata", str(connection.id))["metadata"]
     assert 'AuthnRequestsSigned="true"' in xml
+
+
+def test_encryption_from_the_command_line_with_a_key_rollover(runner, make_account, make_connection):
+    connection = make_connection(make_account())
+    out = run(runner, "idp", "set", str(connection.id), "--encrypt-assertions", "require")
+    assert out["options"]["encrypt_assertions"] == "require"
+    [first] = out["encryption_certificates"]
+    assert first["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    added = run(runner, "idp", "encryption-key", str(connection.id), "--add")
+    assert [key["id"] for key in added["encryption_certificates"]] == [added["key_id"], first["id"]]
+    retired = run(runner, "idp", "encryption-key", str(connection.id), "--retire", str(first["id"]))
+    assert [key["id"] for key in retired["encryption_certificates"]] == [added["key_id"]]
+    last = run(runner, "idp", "encryption-key", str(connection.id), "--retire", str(added["key_id"]), ok=False)
+    assert last["error"] == "KEY_LAST"
+    result = runner.invoke(args=["idp", "set", str(connection.id), "--encrypt-assertions", "sometimes", "--json"])
+    assert result.exit_code == 2  # not a choice

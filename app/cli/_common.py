@@ -17,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.errors import CodedError
 from app.extensions import db
 from app.models import MAX_ID, Account, IdpConnection, User, UserSession
-from app.saml import resolve_options, sp_values
+from app.saml import active_encryption_keys, resolve_options, sp_values
 from app.services.accounts import find_account
 from app.services.users import find_user_by_email
 
@@ -131,6 +131,15 @@ def connection_json(connection: IdpConnection) -> dict[str, Any]:
         "certificates": [
             {"fingerprint_sha256": cert.fingerprint_sha256, "not_after": cert.not_after.isoformat()}
             for cert in connection.certificates
+        ],
+        "encryption_certificates": [
+            {
+                "id": key.id,
+                "fingerprint_sha256": key.fingerprint_sha256,
+                "not_after": key.not_after.isoformat(),
+                "certificate": key.certificate,
+            }
+            for key in active_encryption_keys(connection)
         ],
         **values.as_dict(),
     }

@@ -23,11 +23,13 @@ from app.cli._common import (
 from app.extensions import db
 from app.saml import MAX_METADATA_BYTES, ParsedMetadata, sp_metadata_xml, sp_values
 from app.services.connections import (
+    add_encryption_key,
     create_connection,
     enable_connection,
     import_idp_side,
     read_idp_side,
     refresh_from_metadata_url,
+    retire_encryption_key,
     update_connection_options,
 )
 
@@ -164,6 +166,27 @@ def idp_set(
         [f"Changed: {', '.join(changed)}." if changed else "Nothing changed.", *[f"Warning: {w}" for w in warnings]]
     )
     emit(as_json, data, text)
+
+
+@idp_cli.command("encryption-key")
+@click.argument("connection_id", type=int)
+@click.option("--add", "add", is_flag=True, help="Publish a new encryption key beside the current one.")
+@click.option("--retire", "retire", type=int, help="Retire the encryption key with this id.")
+@json_option
+@command_errors
+def idp_encryption_key(connection_id: int, add: bool, retire: int | None, as_json: bool) -> None:
+    """Roll the SP encryption key over: --add a new one, upload it to the IdP, then --retire the old."""
+    connection = get_connection(connection_id)
+    if add == (retire is not None):
+        raise CommandError("KEY_ACTION", "give exactly one of --add and --retire KEY_ID")
+    key = (
+        add_encryption_key(connection, actor="cli")
+        if add
+        else retire_encryption_key(connection, retire or 0, actor="cli")
+    )
+    db.session.commit()
+    data = {**connection_json(connection), "key_id": key.id}
+    emit(as_json, data, f"{'Added' if add else 'Retired'} encryption key {key.id} ({key.fingerprint_sha256}).")
 
 
 @idp_cli.command("enable")

@@ -162,17 +162,58 @@ def signed_response(
     sign_response: bool = False,
     algorithm: str = "sha256",
     inclusive_prefixes: tuple[str, ...] = (),
+    encrypt_to: str | None = None,
+    encryption: str = "aes256-gcm",
 ) -> etree._Element:
-    """Build the Response for ``spec`` and sign the assertion and/or the response."""
+    """Build the Response for ``spec`` and sign the assertion and/or the response; with
+    ``encrypt_to`` (the SP's encryption certificate) the signed assertion is encrypted to it."""
     response = build_response(spec)
     assertion = response.find(f"{{{SAML}}}Assertion")
     if sign_assertion and assertion is not None:
         sign_element(assertion, key_pem, cert_pem, algorithm, inclusive_prefixes)
+    if encrypt_to is not None and assertion is not None:
+        # Sign, then encrypt (the SP checks the signature after decrypting), then sign the Response.
+        response = etree.fromstring(etree.tostring(response))
+        encrypt_assertion(response, encrypt_to, content=encryption)
     if sign_response:
         sign_element(response, key_pem, cert_pem, algorithm, inclusive_prefixes)
     # xmlsec builds the signature nodes with its own copy of libxml2; re-parse so that lxml can
     # search and edit the whole tree (tests forge responses from it).
     return etree.fromstring(etree.tostring(response))
+
+
+#: Content encryption algorithms the demo IdP can use (RSA-OAEP key transport for each).
+CONTENT_ENCRYPTION = {
+    "aes256-gcm": xmlsec.constants.TransformAes256Gcm,
+    "aes128-gcm": xmlsec.constants.TransformAes128Gcm,
+    "aes256-cbc": xmlsec.constants.TransformAes256Cbc,
+    "aes128-cbc": xmlsec.constants.TransformAes128Cbc,
+}
+
+
+def encrypt_assertion(response: etree._Element, cert_pem: str, *, content: str = "aes256-gcm") -> None:
+    """Replace the Response's Assertion by an EncryptedAssertion for ``cert_pem`` (RSA-OAEP key
+    transport, ``content`` for the data), as an IdP with assertion encryption on sends it."""
+    assertion = response.find(f"{{{SAML}}}Assertion")
+    if assertion is None:
+        raise ValueError("no Assertion to encrypt")
+    transform = CONTENT_ENCRYPTION[content]
+    template = xmlsec.template.encrypted_data_create(
+        response, transform, type=xmlsec.constants.TypeEncElement, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem))
+    context = xmlsec.EncryptionContext(manager)
+    bits = 128 if "128" in content else 256
+    context.key = xmlsec.Key.generate(xmlsec.constants.KeyDataAes, bits, xmlsec.constants.KeyDataTypeSession)
+    wrapper = etree.Element(f"{{{SAML}}}EncryptedAssertion")
+    assertion.addprevious(wrapper)
+    wrapper.append(assertion)
+    context.encrypt_xml(template, assertion)
 
 
 def encode(element: etree._Element) -> str:

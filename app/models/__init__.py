@@ -6,6 +6,7 @@ from app.models.audit_event import AuditEvent
 from app.models.idp_connection import IdpCertificate, IdpConnection
 from app.models.rate_limit import RateLimitCounter
 from app.models.session import PendingRequest, UsedAssertion, UserSession
+from app.models.sp_encryption_key import SpEncryptionKey
 from app.models.user import User
 
 #: The largest id a primary key holds (PostgreSQL INTEGER); URLs and commands refuse larger ones.
@@ -21,6 +22,7 @@ __all__ = [
     "IdpConnection",
     "PendingRequest",
     "RateLimitCounter",
+    "SpEncryptionKey",
     "UsedAssertion",
     "User",
     "UserSession",

@@ -12,6 +12,7 @@ from app.saml.certs import (
     pem_body,
 )
 from app.saml.core import VerifiedAssertion, consume_response, sp_metadata_xml, start_login
+from app.saml.encryption import active_encryption_keys, new_encryption_key
 from app.saml.logout import (
     IdpLogoutRequest,
     IdpLogoutResponse,
@@ -44,6 +45,7 @@ __all__ = [
     "ParsedMetadata",
     "SpValues",
     "VerifiedAssertion",
+    "active_encryption_keys",
     "certificate_info",
     "certificate_warnings",
     "consume_response",
@@ -51,6 +53,7 @@ __all__ = [
     "fetch_metadata",
     "generate_key_pair",
     "logout_response_location",
+    "new_encryption_key",
     "overrides_of",
     "parse_idp_metadata",
     "pem_body",

@@ -35,9 +35,10 @@ from app.extensions import db
 from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
+from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
 from app.saml.options import resolve_options
 from app.saml.redirect_binding import signed_redirect
-from app.saml.sp_metadata import add_logout_services
+from app.saml.sp_metadata import add_encryption_keys, add_logout_services
 from app.saml.urls import request_data_for, sp_values
 from app.saml.xmlguard import NS, check_signatures, decode_saml_response
 from app.timeutil import utcnow
@@ -77,6 +78,7 @@ _LIBRARY_CODES: dict[int, str] = {
     OneLogin_Saml2_ValidationError.NO_SIGNED_MESSAGE: "SAML_UNSIGNED",
     OneLogin_Saml2_ValidationError.NO_SIGNED_ASSERTION: "SAML_UNSIGNED",
     OneLogin_Saml2_ValidationError.NO_SIGNATURE_FOUND: "SAML_UNSIGNED",
+    OneLogin_Saml2_ValidationError.NO_ENCRYPTED_ASSERTION: "SAML_ENCRYPTION_REQUIRED",
     OneLogin_Saml2_ValidationError.KEYINFO_NOT_FOUND_IN_ENCRYPTED_DATA: "SAML_INVALID",
     OneLogin_Saml2_ValidationError.CHILDREN_NODE_NOT_FOUND_IN_KEYINFO: "SAML_INVALID",
     OneLogin_Saml2_ValidationError.UNSUPPORTED_RETRIEVAL_METHOD: "SAML_INVALID",
@@ -179,7 +181,7 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
             "authnRequestsSigned": options.sign_requests,
             "wantMessagesSigned": signed in ("response", "both"),
             "wantAssertionsSigned": signed in ("assertion", "both"),
-            "wantAssertionsEncrypted": False,
+            "wantAssertionsEncrypted": options.encrypt_assertions == "require",
             "wantNameId": False,
             "wantNameIdEncrypted": False,
             "wantAttributeStatement": False,
@@ -250,7 +252,11 @@ def sp_metadata_xml(connection: IdpConnection) -> str:
     )
     metadata = OneLogin_Saml2_Metadata.add_x509_key_descriptors(metadata, sp["x509cert"], add_encryption=False)
     metadata = metadata if isinstance(metadata, str) else metadata.decode()
-    if resolve_options(connection).single_logout:
+    options = resolve_options(connection)
+    if options.encrypt_assertions != "off":
+        certificates = [pem_body(key.certificate) for key in active_encryption_keys(connection)]
+        metadata = add_encryption_keys(metadata, certificates, ADVERTISED_ALGORITHMS)
+    if options.single_logout:
         metadata = add_logout_services(metadata, sp_values(connection).sls_url)
     return metadata
 
@@ -459,7 +465,10 @@ def _validate(
     values = sp_values(connection)
     try:
         settings = saml_settings(connection)
-        response = OneLogin_Saml2_Response(settings, saml_response)
+        if is_encrypted(root, connection):
+            response = open_encrypted_response(connection, settings, saml_response)
+        else:
+            response = OneLogin_Saml2_Response(settings, saml_response)
         response.is_valid(
             request_data_for(values.acs_url, {"SAMLResponse": saml_response}),
             request_id=pending.id if pending else None,

@@ -16,7 +16,7 @@ from app.errors import CodedError
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
-from app.models import Account, IdpCertificate, IdpConnection
+from app.models import Account, IdpCertificate, IdpConnection, SpEncryptionKey
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
     ENCRYPTION_MODES,
@@ -25,10 +25,12 @@ from app.saml import (
     CertificateInfo,
     MetadataError,
     ParsedMetadata,
+    active_encryption_keys,
     certificate_warnings,
     expiry_state,
     fetch_metadata,
     generate_key_pair,
+    new_encryption_key,
     overrides_of,
     parse_idp_metadata,
     read_certificates,
@@ -47,7 +49,7 @@ NAMEID_FORMATS = (
 )
 SIGNED_ELEMENTS = ("assertion", "response", "both")
 #: The security features that can be turned on today (the others are refused, not silently kept).
-AVAILABLE_FEATURES = frozenset({"single_logout", "sign_requests"})
+AVAILABLE_FEATURES = frozenset({"single_logout", "sign_requests", "encrypt_assertions"})
 #: A review of parsed metadata stays confirmable this long.
 IMPORT_REVIEW_SECONDS = 3600
 
@@ -406,6 +408,8 @@ def update_connection_options(
     connection.settings = stored
     if allow_idp_initiated is not None:
         connection.allow_idp_initiated = allow_idp_initiated
+    if encrypt_assertions not in (None, "off") and not active_encryption_keys(connection):
+        add_encryption_key(connection, actor=actor)
     after = _options_view(connection)
     changed = [key for key in after if before[key] != after[key]]
     if changed:
@@ -417,6 +421,44 @@ def update_connection_options(
             details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
         )
     return changed
+
+
+def add_encryption_key(connection: IdpConnection, *, actor: str | None = None) -> SpEncryptionKey:
+    """A new encryption key pair, published in the SP metadata at once beside the current one
+    (rollover: the IdP switches to it, then the old one is retired). The caller commits."""
+    key = new_encryption_key(connection)
+    db.session.flush()
+    audit.record(
+        "connection.encryption_key_add",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
+        details={"key_id": key.id, "fingerprint_sha256": key.fingerprint_sha256},
+    )
+    return key
+
+
+def retire_encryption_key(connection: IdpConnection, key_id: int, *, actor: str | None = None) -> SpEncryptionKey:
+    """Stop publishing and trying one encryption key; never the last one while encryption is on."""
+    active = active_encryption_keys(connection)
+    key = next((candidate for candidate in active if candidate.id == key_id), None)
+    if key is None:
+        raise ConnectionChangeError(
+            "KEY_NOT_FOUND", f"Connection {connection.id} has no active encryption key {key_id}."
+        )
+    if len(active) == 1 and resolve_options(connection).encrypt_assertions != "off":
+        raise ConnectionChangeError(
+            "KEY_LAST", "This is the only encryption key: add a new one and upload it to the IdP first."
+        )
+    key.retired_at = utcnow()
+    audit.record(
+        "connection.encryption_key_retire",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
+        details={"key_id": key.id, "fingerprint_sha256": key.fingerprint_sha256},
+    )
+    return key
 
 
 def _options_view(connection: IdpConnection) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""Encrypted assertions: the SP's encryption keys, the per-connection policy, and decryption.
+
+python3-saml decrypts an ``EncryptedAssertion`` with the one SP key in its settings and with
+whatever algorithm the message names, RSA PKCS#1 v1.5 key transport included (open to padding
+oracle attacks). So before anything is decrypted this module applies the connection's policy
+(``off``, ``accept``, ``require``) and reads the ``EncryptionMethod``s: RSA-OAEP key transport and
+AES-GCM or AES-CBC content only. It then lets python3-saml decrypt with each active encryption
+key in turn (newest first: a rollover publishes a new key before the old one is retired), and
+runs the signature guard on the decrypted assertion, whose signature the raw-response guard
+could not see. From there the assertion is checked exactly as a plain one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from lxml import etree
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from sqlalchemy import select
+
+from app.errors import SignInError
+from app.extensions import db
+from app.models import IdpConnection, SpEncryptionKey
+from app.saml.certs import certificate_info, generate_key_pair
+from app.saml.options import resolve_options
+from app.saml.xmlguard import NS, check_signatures
+
+log = logging.getLogger(__name__)
+
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+#: Key transport we accept: RSA-OAEP (XML Encryption 1.0 and 1.1 identifiers).
+KEY_TRANSPORTS = frozenset({f"{XENC}rsa-oaep-mgf1p", "http://www.w3.org/2009/xmlenc11#rsa-oaep"})
+#: RSA PKCS#1 v1.5: refused before any decryption (Bleichenbacher padding oracle).
+RSA_1_5 = f"{XENC}rsa-1_5"
+#: Content encryption we accept: AES-GCM (preferred) and AES-CBC.
+CONTENT_ALGORITHMS = frozenset(
+    {
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+        "http://www.w3.org/2009/xmlenc11#aes192-gcm",
+        "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+        f"{XENC}aes128-cbc",
+        f"{XENC}aes192-cbc",
+        f"{XENC}aes256-cbc",
+    }
+)
+#: What the SP metadata advertises, in order of preference.
+ADVERTISED_ALGORITHMS = (
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    f"{XENC}aes256-cbc",
+    f"{XENC}aes128-cbc",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    f"{XENC}rsa-oaep-mgf1p",
+)
+_XENC_NS = {"xenc": XENC, **NS}
+
+
+def active_encryption_keys(connection: IdpConnection) -> list[SpEncryptionKey]:
+    """The connection's encryption keys not retired, newest first."""
+    return list(
+        db.session.scalars(
+            select(SpEncryptionKey)
+            .where(SpEncryptionKey.connection_id == connection.id, SpEncryptionKey.retired_at.is_(None))
+            .order_by(SpEncryptionKey.id.desc())
+        )
+    )
+
+
+def new_encryption_key(connection: IdpConnection) -> SpEncryptionKey:
+    """Make a new encryption key pair for ``connection`` (published at once). The caller commits."""
+    private_key, certificate = generate_key_pair(f"SSO portal encryption {connection.id}")
+    info = certificate_info(certificate)
+    key = SpEncryptionKey(
+        connection_id=connection.id,
+        private_key=private_key,
+        certificate=certificate,
+        fingerprint_sha256=info.fingerprint_sha256,
+        not_after=info.not_after,
+    )
+    db.session.add(key)
+    return key
+
+
+def is_encrypted(root: etree._Element, connection: IdpConnection) -> bool:
+    """Apply the connection's encryption policy to a raw response; True when it is encrypted.
+
+    Refuses an encrypted assertion when encryption is off, a plain one when it is required, and
+    any algorithm but RSA-OAEP key transport with AES-GCM/CBC content, before decrypting anything.
+    """
+    encrypted = root.findall("saml:EncryptedAssertion", NS)
+    mode = resolve_options(connection).encrypt_assertions
+    if not encrypted:
+        if mode == "require":
+            raise SignInError("SAML_ENCRYPTION_REQUIRED", "a plain assertion where encryption is required")
+        return False
+    if mode == "off":
+        raise SignInError("SAML_ENCRYPTION_OFF", "an encrypted assertion where encryption is off")
+    if len(encrypted) != 1:
+        raise SignInError("SAML_INVALID", f"{len(encrypted)} encrypted assertions")
+    data = encrypted[0].findall("xenc:EncryptedData", _XENC_NS)
+    if len(data) != 1:
+        raise SignInError("SAML_INVALID", "the encrypted assertion does not hold exactly one EncryptedData")
+    method = data[0].find("xenc:EncryptionMethod", _XENC_NS)
+    content = method.get("Algorithm") if method is not None else None
+    if content not in CONTENT_ALGORITHMS:
+        raise SignInError("SAML_WEAK_ENCRYPTION", f"content encryption {content} refused")
+    keys = encrypted[0].findall(".//xenc:EncryptedKey", _XENC_NS)
+    if not keys:
+        raise SignInError("SAML_INVALID", "no EncryptedKey in the encrypted assertion")
+    for encrypted_key in keys:
+        key_method = encrypted_key.find("xenc:EncryptionMethod", _XENC_NS)
+        transport = key_method.get("Algorithm") if key_method is not None else None
+        if transport not in KEY_TRANSPORTS:
+            label = "RSA PKCS#1 v1.5" if transport == RSA_1_5 else transport
+            raise SignInError("SAML_WEAK_ENCRYPTION", f"key transport {label} refused")
+    return True
+
+
+def _with_key(settings: OneLogin_Saml2_Settings, private_key: str) -> OneLogin_Saml2_Settings:
+    """``settings`` whose SP key is ``private_key`` (python3-saml decrypts with the SP key only)."""
+    variant = copy.copy(settings)
+    variant._sp = {**settings._sp, "privateKey": OneLogin_Saml2_Utils.format_private_key(private_key)}
+    return variant
+
+
+def open_encrypted_response(
+    connection: IdpConnection, settings: OneLogin_Saml2_Settings, saml_response: str
+) -> OneLogin_Saml2_Response:
+    """python3-saml's Response for an encrypted one, decrypted with the first active key that
+    opens it; the decrypted assertion's signatures pass the same guard as a plain one's."""
+    for key in active_encryption_keys(connection):
+        try:
+            response = OneLogin_Saml2_Response(_with_key(settings, key.private_key), saml_response)
+        except Exception as exc:  # noqa: BLE001 - a wrong key, bad ciphertext: try the next key
+            log.info("encrypted assertion not opened by key %s: %s", key.id, type(exc).__name__)
+            continue
+        check_signatures(response.decrypted_document)
+        return response
+    raise SignInError("SAML_DECRYPTION_FAILED", "no active encryption key of this connection opens the assertion")
