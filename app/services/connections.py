@@ -615,13 +615,36 @@ def import_idp_side(
 
 
 def refresh_from_metadata_url(connection: IdpConnection, *, actor: str | None = None) -> int:
-    """Re-import the connection's metadata URL (certificate rollover): new certificates are added."""
+    """Re-import the connection's metadata URL (certificate rollover): new certificates are added.
+
+    Held (``REFRESH_HELD``, nothing applied) when the IdP's entity ID or SSO URL would change.
+    """
     if not connection.idp_metadata_url:
         raise MetadataError(
             "NO_METADATA_URL", "This connection was not imported from a metadata URL; import the new metadata instead."
         )
     idp = read_idp_side("url", url=connection.idp_metadata_url)
+    preview = preview_import(connection, idp, method="url", metadata_url=connection.idp_metadata_url)
+    if preview.entity_id_was is not None or preview.sso_url_was is not None:
+        # A refresh runs unattended: a new identity or address of the IdP waits for a person.
+        changed = [
+            name for name, was in (("entity ID", preview.entity_id_was), ("SSO URL", preview.sso_url_was)) if was
+        ]
+        raise MetadataError(
+            "REFRESH_HELD",
+            f"The metadata at the URL changes the IdP's {' and '.join(changed)}: nothing was applied. "
+            "Review it with 'Import metadata' from the URL.",
+        )
     return import_idp_side(connection, idp, method="url", metadata_url=connection.idp_metadata_url, actor=actor)
+
+
+def connections_with_metadata_url() -> list[IdpConnection]:
+    """Every connection imported from a metadata URL (what ``flask idp refresh --all`` visits)."""
+    return list(
+        db.session.scalars(
+            select(IdpConnection).where(IdpConnection.idp_metadata_url.is_not(None)).order_by(IdpConnection.id)
+        )
+    )
 
 
 def _review_serializer() -> URLSafeTimedSerializer:

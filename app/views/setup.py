@@ -27,6 +27,7 @@ from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
 from app.saml import MAX_METADATA_BYTES, MetadataError, overrides_of, resolve_options, sp_values, start_login
 from app.services.accounts import set_sso_required, sso_ready_connection
+from app.services.certificate_alerts import certificate_alerts
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
     IMPORT_METHODS,
@@ -152,6 +153,7 @@ def connections(slug: str) -> str:
         account=account,
         rows=rows,
         ready=sso_ready_connection(account),
+        cert_alerts=certificate_alerts(account),
         sso_form=SsoRequiredForm(formdata=None, data={"required": "off" if account.sso_required else "on"}),
     )
 
