@@ -443,3 +443,14 @@ def test_huge_or_unknown_ids_are_404(client, tenants):
         "/setup/accounts/" + "x" * 500 + "/",
     ]:
         assert client.get(url).status_code == 404, url
+
+
+def test_walkthrough_explains_the_optional_features(client, acme):
+    """The walkthrough page says where the IdP sets Single Logout, encryption and request signing."""
+    from tests.helpers.web import log_in
+
+    log_in(client, acme["admin"])
+    page = client.get(f"/setup/connections/{acme['connection'].id}/walkthrough").get_data(as_text=True)
+    assert 'data-testid="option-help"' in page
+    assert page.count('data-testid="option"') == 3
+    assert acme["sp"]["sls_url"] in page

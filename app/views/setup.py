@@ -21,7 +21,7 @@ from app.errors import ERROR_CODES
 from app.extensions import db
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
-from app.idp_plugins.render import render_hint, render_walkthrough
+from app.idp_plugins.render import render_hint, render_option_help, render_walkthrough
 from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
@@ -228,10 +228,16 @@ def walkthrough(connection_id: int) -> tuple[str, int]:
     """Step 2: the provider's own screens, in order, with this connection's values to copy."""
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
-    steps = render_walkthrough(plugin, walkthrough_values(connection))
+    values = walkthrough_values(connection)
+    steps = render_walkthrough(plugin, values)
     # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
     fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
-    return _render_connection_page("setup/walkthrough.html", connection, steps=list(zip(steps, fixed, strict=True)))
+    return _render_connection_page(
+        "setup/walkthrough.html",
+        connection,
+        steps=list(zip(steps, fixed, strict=True)),
+        options=render_option_help(plugin, values),
+    )
 
 
 _F = TypeVar("_F", bound=Form)
