@@ -53,6 +53,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/support_list.py
 	$(BIN)/python bench/csv_import.py
 	$(BIN)/python bench/revoke.py
+	$(BIN)/python bench/slo.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -1,4 +1,5 @@
-"""SP encryption key pairs per connection (encrypted assertions, with rollover)
+"""SP encryption key pairs per connection (encrypted assertions, with rollover); sessions by
+connection and NameID (Single Logout)
 
 Revision ID: c5e2b8f1a7d4
 Revises: a1d4e7f2c9b3
@@ -37,9 +38,13 @@ def upgrade():
     )
     with op.batch_alter_table('sp_encryption_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sp_encryption_keys_connection_id'), ['connection_id'], unique=False)
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_sessions_connection_id_saml_name_id', ['connection_id', 'saml_name_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_sessions_connection_id_saml_name_id')
     with op.batch_alter_table('sp_encryption_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sp_encryption_keys_connection_id'))
     op.drop_table('sp_encryption_keys')
