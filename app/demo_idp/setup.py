@@ -89,10 +89,12 @@ def ensure_demo() -> IdpConnection:
             name="Demo IdP",
             idp_entity_id=demo_idp_entity_id(),
             idp_sso_url=f"{current_app.config['BASE_URL']}/demo-idp/sso",
+            idp_slo_url=f"{current_app.config['BASE_URL']}/demo-idp/slo",
             sp_private_key=sp_key,
             sp_certificate=sp_cert,
             status=ENABLED,
-            settings={},
+            # Single Logout on, to show it both ways with the demo IdP.
+            settings={"single_logout": True},
         )
         db.session.add(connection)
         db.session.flush()
