@@ -49,6 +49,7 @@ from app.services.connections import (
     remove_certificate,
     seal_import_review,
     summarise,
+    update_connection_options,
     update_connection_settings,
 )
 from app.services.setup_wizard import (
@@ -72,6 +73,7 @@ from app.views.setup_forms import (
     MetadataPasteForm,
     MetadataUrlForm,
     NewConnectionForm,
+    SecurityOptionsForm,
     SsoRequiredForm,
 )
 
@@ -573,6 +575,15 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
         else:
             error = "; ".join(message for messages in form.errors.values() for message in messages)
     status = UNPROCESSABLE if request.method == "POST" else 200
+    options = resolve_options(connection)
+    options_form = SecurityOptionsForm(
+        formdata=None,
+        data={
+            "single_logout": options.single_logout,
+            "encrypt_assertions": options.encrypt_assertions,
+            "sign_requests": options.sign_requests,
+        },
+    )
     return _render_connection_page(
         "setup/settings.html",
         connection,
@@ -580,4 +591,32 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
         form=form,
         error=error,
         default_attributes=plugin.email_attributes,
+        options_form=options_form,
+        option_help=render_option_help(plugin, walkthrough_values(connection)),
     )
+
+
+@bp.post("/connections/<id:connection_id>/options")
+@role_required(*MANAGER_ROLES)
+def security_options(connection_id: int) -> Response:
+    """Turn Single Logout, assertion encryption and request signing on or off (same checks as
+    ``flask idp set``)."""
+    connection = _connection_or_404(connection_id)
+    form = SecurityOptionsForm()
+    if not form.validate():
+        flash("Choose one of the offered values. Nothing was saved.", "error")
+        return redirect(url_for("setup.settings", connection_id=connection.id))
+    try:
+        changed = update_connection_options(
+            connection,
+            single_logout=bool(form.single_logout.data),
+            encrypt_assertions=form.encrypt_assertions.data,
+            sign_requests=bool(form.sign_requests.data),
+        )
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(f"{err.message} Nothing was saved.", "error")
+        return redirect(url_for("setup.settings", connection_id=connection.id))
+    flash("Security options saved." if changed else "Nothing changed.", "success" if changed else "info")
+    return redirect(url_for("setup.settings", connection_id=connection.id))
