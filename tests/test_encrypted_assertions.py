@@ -190,3 +190,26 @@ def test_everything_on_metadata_lists_both_keys_and_both_slo_bindings(encrypted)
     assert descriptor.get("AuthnRequestsSigned") == "true"
     assert [key.get("use") for key in descriptor.findall(f"{{{MD}}}KeyDescriptor")] == ["signing", "encryption"]
     assert len(descriptor.findall(f"{{{MD}}}SingleLogoutService")) == 2
+
+
+def test_a_tampered_signed_response_is_refused_before_decryption(client, encrypted, idp):
+    """With the Response signed, a changed ciphertext fails the Response signature, checked before
+    anything is decrypted (no padding oracle on AES-CBC), with the signature's code."""
+    connection = encrypted["connection"]
+    connection.settings = {**connection.settings, "signed_element": "both"}
+    connection.allow_idp_initiated = True
+    db.session.commit()
+    element = idp.response_element(
+        sp_values(connection).as_dict(),
+        email=EMAIL,
+        encrypt_to=_key(connection),
+        encryption="aes256-cbc",
+        sign_response=True,
+    )
+    cipher = next(next(element.iter(f"{XENC}EncryptedData")).iter(f"{XENC}CipherValue"))
+    raw = bytearray(base64.b64decode(cipher.text))
+    raw[20] ^= 0x01
+    cipher.text = base64.b64encode(bytes(raw)).decode()
+    response = post_acs(client, connection, encode(element))
+    assert response.status_code == 400 and "SAML_SIGNATURE_INVALID" in response.get_data(as_text=True)
+    assert "before decrypting" in audit_events("signin.sso", connection)[-1].details["reason"]

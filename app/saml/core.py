@@ -466,7 +466,7 @@ def _validate(
     try:
         settings = saml_settings(connection)
         if is_encrypted(root, connection):
-            response = open_encrypted_response(connection, settings, saml_response)
+            response = open_encrypted_response(connection, settings, saml_response, root)
         else:
             response = OneLogin_Saml2_Response(settings, saml_response)
         response.is_valid(

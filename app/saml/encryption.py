@@ -170,11 +170,39 @@ class _DecryptedResponse(OneLogin_Saml2_Response):
         return xml
 
 
+def _verify_response_signature_first(root: etree._Element, connection: IdpConnection) -> None:
+    """When the Response itself is signed, check that signature before decrypting anything.
+
+    python3-saml decrypts first and verifies after; with AES-CBC, decrypting a tampered ciphertext
+    and answering differently is the known padding-oracle attack on XML Encryption. A signed
+    Response that does not verify is refused here, before any ciphertext is touched.
+    """
+    signature = root.find("ds:Signature", NS)
+    if signature is None:
+        return
+    reference = signature.find("ds:SignedInfo/ds:Reference", NS)
+    if reference is None or reference.get("URI") != f"#{root.get('ID', '')}":
+        raise SignInError("SAML_SIGNATURE_INVALID", "the Response signature does not cover the Response")
+    for certificate in connection.certificates:
+        context = xmlsec.SignatureContext()
+        context.register_id(root, "ID")
+        context.key = xmlsec.Key.from_memory(certificate.pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+        try:
+            context.verify(signature)
+            return
+        except xmlsec.Error:
+            continue
+    raise SignInError(
+        "SAML_SIGNATURE_INVALID", "the Response signature matches no certificate (checked before decrypting)"
+    )
+
+
 def open_encrypted_response(
-    connection: IdpConnection, settings: OneLogin_Saml2_Settings, saml_response: str
+    connection: IdpConnection, settings: OneLogin_Saml2_Settings, saml_response: str, root: etree._Element
 ) -> OneLogin_Saml2_Response:
     """python3-saml's Response for an encrypted one, decrypted with the first active key that
     opens it; the decrypted assertion's signatures pass the same guard as a plain one's."""
+    _verify_response_signature_first(root, connection)
     for key in active_encryption_keys(connection):
         try:
             response = _DecryptedResponse(settings, saml_response, _keys_manager(key))
