@@ -189,6 +189,7 @@ def configure_blueprints(app: Flask) -> None:
         scim,
         scim_setup,
         setup,
+        slo,
         support,
     )
     from app.views.converters import IdConverter
@@ -196,7 +197,7 @@ def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
 
     observability.init_app(app)
-    for blueprint in (auth.bp, saml.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
+    for blueprint in (auth.bp, saml.bp, slo.bp, portal.bp, api.bp, app_auth.bp, setup.bp, admin.bp, support.bp, me.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     app.register_blueprint(scim.bp)

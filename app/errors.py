@@ -22,6 +22,8 @@ class ErrorCode:
 
 _SAML_BAD = "Your identity provider's answer could not be accepted. Please try signing in again; if this keeps happening, contact your company's administrator."
 
+_SLO_BAD = "Your identity provider's sign-out message could not be accepted, so nothing was signed out. If this keeps happening, contact your company's administrator."
+
 _CODES = [
     ErrorCode("SAML_MALFORMED", 400, "The sign-in answer was damaged or incomplete. Please start the sign-in again."),
     ErrorCode("SAML_DOCTYPE", 400, _SAML_BAD),
@@ -89,6 +91,26 @@ _CODES = [
         "Your identity provider sent more than one email address for you, so we cannot tell who is signing in. Your administrator must make the email attribute carry one value.",
     ),
     ErrorCode("SAML_INVALID", 400, _SAML_BAD),
+    ErrorCode(
+        "SAML_ENCRYPTION_REQUIRED",
+        400,
+        "This connection requires encrypted assertions, and your identity provider sent a plain one. Your administrator must turn on assertion encryption at the identity provider.",
+    ),
+    ErrorCode(
+        "SAML_ENCRYPTION_OFF",
+        400,
+        "Your identity provider encrypted the answer, but this connection does not accept encrypted assertions. Your administrator must turn encryption on here or off at the identity provider.",
+    ),
+    ErrorCode(
+        "SAML_WEAK_ENCRYPTION",
+        400,
+        "Your identity provider encrypted the answer with an algorithm we refuse (RSA PKCS#1 v1.5, or an unknown one). Your administrator must pick RSA-OAEP with AES-GCM or AES-CBC.",
+    ),
+    ErrorCode(
+        "SAML_DECRYPTION_FAILED",
+        400,
+        "The encrypted answer could not be decrypted. Your administrator must upload our current encryption certificate to the identity provider.",
+    ),
     ErrorCode(
         "SAML_SESSION_CONFLICT",
         409,
@@ -158,6 +180,29 @@ _CODES = [
         401,
         "The email or password is wrong, or this account does not sign in with a password here. If your company uses single sign-on, use Sign in with SSO.",
     ),
+    # Single Logout: a LogoutRequest or LogoutResponse at /saml/<id>/sls that we refuse ends nothing.
+    ErrorCode(
+        "SLO_NOT_ENABLED",
+        404,
+        "Single Logout is not turned on for this connection. Sign out in each application separately.",
+    ),
+    ErrorCode("SLO_MALFORMED", 400, "The sign-out message was damaged or incomplete."),
+    ErrorCode("SLO_UNSIGNED", 400, _SLO_BAD),
+    ErrorCode("SLO_SIGNATURE_INVALID", 400, _SLO_BAD),
+    ErrorCode("SLO_EXPIRED", 400, "The sign-out message has expired (if it keeps happening, a clock may be wrong)."),
+    ErrorCode("SLO_REPLAY", 400, "This sign-out message was already used."),
+    ErrorCode(
+        "SLO_DESTINATION_MISMATCH",
+        400,
+        "Your identity provider sent the sign-out message to a different address. Your administrator must check the Single Logout URL setting.",
+    ),
+    ErrorCode("SLO_ISSUER_MISMATCH", 400, _SLO_BAD),
+    ErrorCode(
+        "SLO_IN_RESPONSE_TO_MISMATCH",
+        400,
+        "This sign-out answer does not belong to a sign-out started in this browser. You are signed out of this product.",
+    ),
+    ErrorCode("INVALID_CREDENTIALS", 401, "The email or password is wrong."),
     ErrorCode("SSO_REQUIRED", 403, "Your company requires you to sign in with SSO."),
     ErrorCode("LOGIN_RATE_LIMITED", 429, "Too many failed attempts. Wait a few minutes and try again."),
     ErrorCode("RATE_LIMITED", 429, "Too many requests from your network. Wait a minute and try again."),
@@ -200,3 +245,8 @@ class SignInError(CodedError):
     @property
     def status(self) -> int:
         return ERROR_CODES[self.code].status
+
+
+class LogoutError(SignInError):
+    """A refused Single Logout message (``SLO_*`` codes, or a ``SAML_*`` code shared with sign-in):
+    the same page, status and audit trail as a refused sign-in, and nothing was signed out."""

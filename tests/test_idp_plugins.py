@@ -9,9 +9,9 @@ import pytest
 
 from app.errors import ERROR_CODES
 from app.idp_plugins import PLUGINS, PluginRegistryError, check_registry, get_plugin
-from app.idp_plugins.base import NAMEID_EMAIL, SP_VALUE_KEYS, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_EMAIL, SP_VALUE_KEYS, IdpPlugin, OptionHelp, SetupStep, SetupValue
 from app.idp_plugins.generic import GenericPlugin
-from app.idp_plugins.render import RenderedStep, render_hint, render_walkthrough
+from app.idp_plugins.render import RenderedStep, render_hint, render_option_help, render_walkthrough
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -25,6 +25,7 @@ SAMPLE_VALUES: dict[str, str] = {
     "metadata_url": "https://sso.example.com/saml/42/metadata",
     "sls_url": "https://sso.example.com/saml/42/sls",
     "sp_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    "sp_encryption_certificate": "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
     "start_url": "https://sso.example.com/login",
     "account_name": "Acme Corp",
     "acs_url_regex": "^" + re.escape(ACS_URL) + "$",
@@ -41,7 +42,8 @@ def _placeholders(text: str) -> set[str]:
 def _texts(plugin: type[IdpPlugin]) -> list[str]:
     """Every text of a plugin that gets placeholders filled."""
     texts = [text for step in plugin.setup_steps for text in (step.title, step.body)]
-    return texts + list(plugin.hints.values())
+    options = [plugin.single_logout_help.body, plugin.encryption_help.body, plugin.signed_requests_help.body]
+    return texts + list(plugin.hints.values()) + options
 
 
 def _make_plugin(name: str, **attributes: object) -> type[IdpPlugin]:
@@ -50,6 +52,9 @@ def _make_plugin(name: str, **attributes: object) -> type[IdpPlugin]:
         "key": "throwaway",
         "display_name": "Throwaway IdP",
         "setup_steps": (SetupStep(title="Do it", body="Paste {acs_url}."),),
+        "single_logout_help": OptionHelp(offered=False, body="No Single Logout."),
+        "encryption_help": OptionHelp(offered=False, body="No encryption."),
+        "signed_requests_help": OptionHelp(offered=False, body="No request signing."),
     }
     return type(name, (IdpPlugin,), {**defaults, **attributes})
 
@@ -247,3 +252,26 @@ def test_salesforce_covers_both_paths_and_sends_the_email() -> None:
     for code in ("USER_NOT_FOUND", "SAML_NO_EMAIL"):
         hint = render_hint(salesforce, code, SAMPLE_VALUES)
         assert hint is not None and "$User.Email" in hint
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda plugin: plugin.key)
+def test_every_plugin_explains_the_optional_features_in_its_own_words(plugin):
+    """Single Logout, encryption and request signing: where the IdP sets each, or that it does not."""
+    values = {key: f"<{key}>" for key in SP_VALUE_KEYS}
+    options = render_option_help(plugin, values)
+    assert [option.title for option in options] == ["Single Logout", "Encrypted assertions", "Signed sign-in requests"]
+    assert options[0].offered == plugin.supports_slo
+    for option in options:
+        assert "{" not in option.body and option.body
+        if option.offered and option.title == "Single Logout":
+            assert any(value.value == "<sls_url>" for value in option.values) or "<sls_url>" in option.body
+        if option.offered and option.title == "Encrypted assertions":
+            assert any(value.value == "<sp_encryption_certificate>" for value in option.values)
+    if plugin.key == "google":
+        assert "no SAML Single Logout" in options[0].body
+
+
+def test_check_registry_refuses_a_plugin_without_option_help() -> None:
+    silent = _make_plugin("Silent", encryption_help=OptionHelp(offered=True, body=""))
+    with pytest.raises(PluginRegistryError, match="encryption_help"):
+        check_registry((silent,))

@@ -177,11 +177,17 @@ def test_every_plugin_says_how_to_provision_or_that_it_cannot(key):
 def test_a_plugin_cannot_both_provision_and_say_it_cannot():
     from app.idp_plugins import PluginRegistryError, check_registry
     from app.idp_plugins.base import IdpPlugin, SetupStep
+    from app.idp_plugins.generic import GenericPlugin
 
     plugin = type(
         "Both",
         (IdpPlugin,),
         {
+            # Otherwise complete: the option texts of the generic plugin.
+            "single_logout_help": GenericPlugin.single_logout_help,
+            "encryption_help": GenericPlugin.encryption_help,
+            "signed_requests_help": GenericPlugin.signed_requests_help,
+            "supports_slo": GenericPlugin.supports_slo,
             "key": "both",
             "display_name": "Both",
             "setup_steps": (SetupStep("Do it", "Paste {acs_url}."),),

@@ -447,3 +447,48 @@ def test_huge_or_unknown_ids_are_404(client, tenants):
         "/setup/accounts/" + "x" * 500 + "/",
     ]:
         assert client.get(url).status_code == 404, url
+
+
+def test_walkthrough_explains_the_optional_features(client, acme):
+    """The walkthrough page says where the IdP sets Single Logout, encryption and request signing."""
+    from tests.helpers.web import log_in
+
+    log_in(client, acme["admin"])
+    page = client.get(f"/setup/connections/{acme['connection'].id}/walkthrough").get_data(as_text=True)
+    assert 'data-testid="option-help"' in page
+    assert page.count('data-testid="option"') == 3
+    assert acme["sp"]["sls_url"] in page
+
+
+def test_security_options_from_the_settings_page(client, acme, make_account, make_connection, make_user):
+    """The page turns the options on with the same checks as `flask idp set`, and says why not."""
+    from app.saml import active_encryption_keys, resolve_options
+    from tests.helpers.web import csrf_from, log_in
+
+    connection = acme["connection"]
+    log_in(client, acme["admin"])
+    page = client.get(f"/setup/connections/{connection.id}/settings").get_data(as_text=True)
+    assert 'data-testid="options-form"' in page
+    token = csrf_from(client, f"/setup/connections/{connection.id}/settings")
+    response = client.post(
+        f"/setup/connections/{connection.id}/options",
+        data={"csrf_token": token, "single_logout": "y", "encrypt_assertions": "accept"},
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    options = resolve_options(connection)
+    assert options.single_logout and options.encrypt_assertions == "accept" and not options.sign_requests
+    assert len(active_encryption_keys(connection)) == 1
+    [event] = audit_events("connection.update", connection)
+    assert set(event.details["changed"]) == {"single_logout", "encrypt_assertions"}
+    assert client.post(f"/setup/connections/{connection.id}/options", data={"single_logout": "y"}).status_code == 400
+
+    google = make_connection(acme["account"], "google")
+    token = csrf_from(client, f"/setup/connections/{google.id}/settings")
+    response = client.post(
+        f"/setup/connections/{google.id}/options",
+        data={"csrf_token": token, "single_logout": "y", "encrypt_assertions": "off"},
+    )
+    assert "no SAML Single Logout" in client.get(response.location).get_data(as_text=True)
+    db.session.expire_all()
+    assert resolve_options(google).single_logout is False

@@ -17,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.errors import CodedError
 from app.extensions import db
 from app.models import MAX_ID, Account, IdpConnection, User, UserSession
-from app.saml import sp_values
+from app.saml import active_encryption_keys, resolve_options, sp_values
 from app.services.accounts import find_account
 from app.services.users import find_user_by_email
 
@@ -111,6 +111,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 def connection_json(connection: IdpConnection) -> dict[str, Any]:
     values = sp_values(connection)
+    options = resolve_options(connection)
     return {
         "id": connection.id,
         "account": connection.account.slug,
@@ -119,9 +120,26 @@ def connection_json(connection: IdpConnection) -> dict[str, Any]:
         "idp_entity_id": connection.idp_entity_id,
         "idp_sso_url": connection.idp_sso_url,
         "allow_idp_initiated": connection.allow_idp_initiated,
+        "idp_slo_url": connection.idp_slo_url,
+        "options": {
+            "single_logout": options.single_logout,
+            "encrypt_assertions": options.encrypt_assertions,
+            "sign_requests": options.sign_requests,
+            "signed_element": options.signed_element,
+            "idp_initiated": connection.allow_idp_initiated,
+        },
         "certificates": [
             {"fingerprint_sha256": cert.fingerprint_sha256, "not_after": cert.not_after.isoformat()}
             for cert in connection.certificates
+        ],
+        "encryption_certificates": [
+            {
+                "id": key.id,
+                "fingerprint_sha256": key.fingerprint_sha256,
+                "not_after": key.not_after.isoformat(),
+                "certificate": key.certificate,
+            }
+            for key in active_encryption_keys(connection)
         ],
         **values.as_dict(),
     }

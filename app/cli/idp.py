@@ -6,7 +6,9 @@ audit events): ``read_idp_side``, then ``create_connection`` and ``import_idp_si
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,13 +23,19 @@ from app.cli._common import (
     json_option,
 )
 from app.extensions import db
-from app.saml import MAX_METADATA_BYTES, ParsedMetadata, sp_metadata_xml, sp_values
+from app.saml import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError, ParsedMetadata, sp_metadata_xml, sp_values
+from app.services.certificate_alerts import certificate_alerts
 from app.services.connections import (
+    add_encryption_key,
+    connections_with_metadata_url,
     create_connection,
     enable_connection,
     import_idp_side,
     read_idp_side,
+    record_import_failure,
     refresh_from_metadata_url,
+    retire_encryption_key,
+    update_connection_options,
 )
 
 idp_cli = command_group("idp", help="IdP connections.")
@@ -113,6 +121,79 @@ def idp_show(connection_id: int, as_json: bool) -> None:
     emit(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
 
 
+_ON_OFF = click.Choice(["on", "off"])
+
+
+def _switch(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+@idp_cli.command("set")
+@click.argument("connection_id", type=int)
+@click.option("--single-logout", type=_ON_OFF, help="Answer the IdP's LogoutRequests; sign out at the IdP too.")
+@click.option("--encrypt-assertions", type=click.Choice(["off", "accept", "require"]))
+@click.option("--sign-requests", type=_ON_OFF, help="Sign AuthnRequests (RSA-SHA256).")
+@click.option(
+    "--signed-element",
+    type=click.Choice(["any", "assertion", "response", "both"]),
+    help="What must carry the IdP's signature (the service says which values this version accepts).",
+)
+@click.option("--idp-initiated", type=_ON_OFF, help="Accept sign-ins started at the IdP.")
+@json_option
+@command_errors
+def idp_set(
+    connection_id: int,
+    single_logout: str | None,
+    encrypt_assertions: str | None,
+    sign_requests: str | None,
+    signed_element: str | None,
+    idp_initiated: str | None,
+    as_json: bool,
+) -> None:
+    """Set a connection's options, with the same checks as the settings page."""
+    connection = get_connection(connection_id)
+    changed = update_connection_options(
+        connection,
+        single_logout=_switch(single_logout),
+        encrypt_assertions=encrypt_assertions,
+        sign_requests=_switch(sign_requests),
+        signed_element=signed_element,
+        allow_idp_initiated=_switch(idp_initiated),
+        actor="cli",
+    )
+    db.session.commit()
+    data = {**connection_json(connection), "changed": changed}
+    warnings = []
+    if data["options"]["single_logout"] and not connection.idp_slo_url:
+        warnings.append("The IdP's Single Logout URL is not known: import its metadata again (or sign-out stays here).")
+    data["warnings"] = warnings
+    text = "\n".join(
+        [f"Changed: {', '.join(changed)}." if changed else "Nothing changed.", *[f"Warning: {w}" for w in warnings]]
+    )
+    emit(as_json, data, text)
+
+
+@idp_cli.command("encryption-key")
+@click.argument("connection_id", type=int)
+@click.option("--add", "add", is_flag=True, help="Publish a new encryption key beside the current one.")
+@click.option("--retire", "retire", type=int, help="Retire the encryption key with this id.")
+@json_option
+@command_errors
+def idp_encryption_key(connection_id: int, add: bool, retire: int | None, as_json: bool) -> None:
+    """Roll the SP encryption key over: --add a new one, upload it to the IdP, then --retire the old."""
+    connection = get_connection(connection_id)
+    if add == (retire is not None):
+        raise CommandError("KEY_ACTION", "give exactly one of --add and --retire KEY_ID")
+    key = (
+        add_encryption_key(connection, actor="cli")
+        if add
+        else retire_encryption_key(connection, retire or 0, actor="cli")
+    )
+    db.session.commit()
+    data = {**connection_json(connection), "key_id": key.id}
+    emit(as_json, data, f"{'Added' if add else 'Retired'} encryption key {key.id} ({key.fingerprint_sha256}).")
+
+
 @idp_cli.command("enable")
 @click.argument("connection_id", type=int)
 @json_option
@@ -136,12 +217,58 @@ def idp_sp_metadata(connection_id: int, as_json: bool) -> None:
 
 
 @idp_cli.command("refresh")
-@click.argument("connection_id", type=int)
+@click.argument("connection_id", type=int, required=False)
+@click.option("--all", "refresh_all", is_flag=True, help="Every connection imported from a metadata URL (for cron).")
 @json_option
 @command_errors
-def idp_refresh(connection_id: int, as_json: bool) -> None:
-    """Re-import a connection's metadata URL: new certificates are added, old ones kept."""
-    connection = get_connection(connection_id)
-    added = refresh_from_metadata_url(connection, actor="cli")
-    db.session.commit()
-    emit(as_json, {**connection_json(connection), "certificates_added": added}, f"{added} new certificate(s).")
+def idp_refresh(connection_id: int | None, refresh_all: bool, as_json: bool) -> None:
+    """Re-import metadata URLs: new certificates are added, old ones kept; a change of entity ID or
+    SSO URL is held for review (exit code 1), not applied."""
+    if refresh_all == (connection_id is not None):
+        raise CommandError("REFRESH_TARGET", "give a connection ID or --all")
+    if connection_id is not None:
+        connection = get_connection(connection_id)
+        added = refresh_from_metadata_url(connection, actor="cli")
+        db.session.commit()
+        emit(as_json, {**connection_json(connection), "certificates_added": added}, f"{added} new certificate(s).")
+        return
+    results: list[dict[str, Any]] = []
+    for connection in connections_with_metadata_url():
+        try:
+            added = refresh_from_metadata_url(connection, actor="cli")
+            db.session.commit()
+            results.append({"id": connection.id, "certificates_added": added})
+        except MetadataError as err:
+            db.session.rollback()
+            record_import_failure(connection, err, method="url", url=connection.idp_metadata_url)
+            db.session.commit()
+            results.append({"id": connection.id, "error": err.code, "message": err.message})
+    failed = [result for result in results if "error" in result]
+    lines = [
+        f"{result['id']}: {result.get('error') or str(result['certificates_added']) + ' new certificate(s)'}"
+        for result in results
+    ]
+    emit(
+        as_json,
+        {"connections": results, "failed": len(failed)},
+        "\n".join(lines) or "No connection has a metadata URL.",
+    )
+    if failed:
+        sys.exit(1)
+
+
+@idp_cli.command("check-certs")
+@json_option
+@command_errors
+def idp_check_certs(as_json: bool) -> None:
+    """List certificates expiring within the warning window; exit code 1 when there is one (cron)."""
+    alerts = certificate_alerts()
+    data = {"warning_days": EXPIRY_WARNING_DAYS, "alerts": [alert.as_dict() for alert in alerts]}
+    lines = [
+        f"{alert.account_slug} / connection {alert.connection_id}: {alert.label} {alert.state}, "
+        f"not after {alert.not_after:%Y-%m-%d} ({alert.fingerprint_sha256})"
+        for alert in alerts
+    ]
+    emit(as_json, data, "\n".join(lines) or f"No certificate expires within {EXPIRY_WARNING_DAYS} days.")
+    if alerts:
+        sys.exit(1)

@@ -91,9 +91,11 @@ def ensure_demo() -> IdpConnection:
             name="Demo IdP",
             idp_entity_id=demo_idp_entity_id(),
             idp_sso_url=f"{current_app.config['BASE_URL']}/demo-idp/sso",
+            idp_slo_url=f"{current_app.config['BASE_URL']}/demo-idp/slo",
             sp_certificate=sp_cert,
             status=ENABLED,
-            settings={},
+            # Single Logout on, to show it both ways with the demo IdP.
+            settings={"single_logout": True},
         )
         connection.set_sp_private_key(sp_key)
         db.session.add(connection)

@@ -51,6 +51,15 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
                     raise PluginRegistryError(
                         f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
                     )
+        for option in ("single_logout_help", "encryption_help", "signed_requests_help"):
+            help_text = getattr(plugin, option, None)
+            if help_text is None or not help_text.body:
+                raise PluginRegistryError(f"IdP plugin {name} ({key}) must describe {option}.")
+            for value in help_text.values:
+                if value.literal is None and value.key not in SP_VALUE_KEYS:
+                    raise PluginRegistryError(f"IdP plugin {name} ({key}): {option} shows unknown value {value.key!r}.")
+        if plugin.single_logout_help.offered != plugin.supports_slo:
+            raise PluginRegistryError(f"IdP plugin {name} ({key}): single_logout_help disagrees with supports_slo.")
         unknown_hints = sorted(set(plugin.hints) - set(ERROR_CODES))
         if unknown_hints:
             raise PluginRegistryError(

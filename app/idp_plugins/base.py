@@ -31,6 +31,8 @@ SP_VALUE_KEYS = (
     # A regular expression matching exactly ``acs_url`` (OneLogin's "ACS (Consumer) URL Validator");
     # ``render`` derives it from ``acs_url`` when the caller does not supply it.
     "acs_url_regex",
+    # The SP's current encryption certificate (PEM), or a note to turn encryption on first.
+    "sp_encryption_certificate",
 )
 
 
@@ -48,6 +50,18 @@ class SetupValue:
     key: str
     #: A fixed value to show instead of one of ours (e.g. ``SHA-256``, ``EmailAddress``).
     literal: str | None = None
+
+
+@dataclass(frozen=True)
+class OptionHelp:
+    """How the IdP sets one optional security feature, in its own screens' words."""
+
+    #: False when the IdP does not offer the feature; ``body`` then says so plainly.
+    offered: bool
+    #: Plain-text instructions with ``{placeholders}`` like a setup step's.
+    body: str
+    #: Values shown with copy buttons, in the order the IdP's form asks for them.
+    values: tuple[SetupValue, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,13 @@ class IdpPlugin:
     signed_element: ClassVar[SignedElement] = "any"
     supports_idp_initiated: ClassVar[bool] = True
     supports_slo: ClassVar[bool] = False
+    #: Where the IdP sets Single Logout (its SLO URL field, the SP certificate it needs); its
+    #: ``offered`` must equal ``supports_slo``.
+    single_logout_help: ClassVar[OptionHelp]
+    #: Where the IdP turns on assertion encryption (the certificate to upload, the algorithms).
+    encryption_help: ClassVar[OptionHelp]
+    #: Whether the IdP checks signed AuthnRequests, and where our signing certificate goes.
+    signed_requests_help: ClassVar[OptionHelp]
     #: How the admin gets the IdP metadata: ``url`` (we fetch it) or ``file`` (they download it).
     metadata_source: ClassVar[Literal["url", "file"]] = "file"
     #: Pattern of the metadata URL with ``{placeholders}`` for the admin's own values, if any.

@@ -7,7 +7,7 @@ sign-on", "Customize SAML token claims", "Single sign-on SAML protocol"); see do
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_EMAIL, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_EMAIL, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 _EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 
@@ -29,6 +29,34 @@ class EntraPlugin(IdpPlugin):
     #: From My Apps (IdP-initiated) and SP-initiated; Entra also offers SAML Single Logout.
     supports_idp_initiated = True
     supports_slo = True
+    single_logout_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the enterprise application, open Single sign-on, edit Basic SAML Configuration and paste "
+            "our address into 'Logout Url (Optional)'. Entra ID sends and answers logout messages in the "
+            "HTTP-Redirect binding and needs no certificate for it."
+        ),
+        values=(SetupValue("Logout Url (Optional)", "sls_url"),),
+    )
+    encryption_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the enterprise application's menu open Token encryption, choose Import Certificate and "
+            "upload our encryption certificate (save it as a .cer file), then use '...' on it and "
+            "Activate token encryption certificate. Entra ID encrypts with AES-256 and RSA-OAEP; there "
+            "is no algorithm to pick."
+        ),
+        values=(SetupValue("Token encryption certificate", "sp_encryption_certificate"),),
+    )
+    signed_requests_help = OptionHelp(
+        offered=True,
+        body=(
+            "Under Single sign-on, SAML Certificates, edit 'Verification certificates (optional)': check "
+            "'Require verification certificates' and upload our signing certificate. Entra ID then refuses "
+            "unsigned requests."
+        ),
+        values=(SetupValue("Verification certificate", "sp_certificate"),),
+    )
     metadata_source = "url"
     #: The "App Federation Metadata Url" shown under SAML Certificates.
     metadata_url_pattern = (

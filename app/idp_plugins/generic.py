@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_EMAIL, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_EMAIL, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 
 class GenericPlugin(IdpPlugin):
@@ -20,7 +20,32 @@ class GenericPlugin(IdpPlugin):
     #: Accepted whichever of the two it signs (a connection can require one: hardening).
     signed_element = "any"
     supports_idp_initiated = True
-    supports_slo = False
+    supports_slo = True
+    single_logout_help = OptionHelp(
+        offered=True,
+        body=(
+            "Give your identity provider our Single Logout service (HTTP-Redirect or HTTP-POST binding) "
+            "and our signing certificate, or let it read our metadata again: it lists both once Single "
+            "Logout is on. It must sign its logout messages."
+        ),
+        values=(SetupValue("Single Logout URL", "sls_url"), SetupValue("Signing certificate", "sp_certificate")),
+    )
+    encryption_help = OptionHelp(
+        offered=True,
+        body=(
+            "Upload our encryption certificate (also in our metadata) and choose RSA-OAEP key transport "
+            "with AES-256-GCM or AES-256-CBC content. RSA 1.5 key transport is refused."
+        ),
+        values=(SetupValue("Encryption certificate", "sp_encryption_certificate"),),
+    )
+    signed_requests_help = OptionHelp(
+        offered=True,
+        body=(
+            "If your identity provider can check AuthnRequest signatures, give it our signing "
+            "certificate (also in our metadata, which then says AuthnRequestsSigned)."
+        ),
+        values=(SetupValue("Signing certificate", "sp_certificate"),),
+    )
     metadata_source = "url"
     setup_steps = (
         SetupStep(

@@ -6,7 +6,7 @@ certificates", "SAML app error messages"); see docs/idp-facts.md.
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 
 class GooglePlugin(IdpPlugin):
@@ -32,6 +32,21 @@ class GooglePlugin(IdpPlugin):
     #: Users can start from the Google app launcher; the Start URL sends them through our login.
     supports_idp_initiated = True
     supports_slo = False
+    single_logout_help = OptionHelp(
+        offered=False,
+        body=(
+            "Google Workspace has no SAML Single Logout: signing out of Google does not sign anyone out "
+            "of this product, and signing out here does not sign out of Google. Leave Single Logout off."
+        ),
+    )
+    encryption_help = OptionHelp(
+        offered=False,
+        body="Google Workspace does not encrypt SAML assertions. Leave assertion encryption off.",
+    )
+    signed_requests_help = OptionHelp(
+        offered=False,
+        body="Google Workspace does not check AuthnRequest signatures. Request signing is harmless but useless here.",
+    )
     #: Google publishes no metadata URL: the admin downloads GoogleIDPMetadata.xml.
     metadata_source = "file"
     metadata_url_pattern = None

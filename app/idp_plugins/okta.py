@@ -6,7 +6,7 @@ docs/idp-facts.md.
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 
 class OktaPlugin(IdpPlugin):
@@ -25,6 +25,37 @@ class OktaPlugin(IdpPlugin):
     #: From the dashboard tile (IdP-initiated); SLO exists but only SP-initiated with signed requests.
     supports_idp_initiated = True
     supports_slo = True
+    single_logout_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the app's General tab, edit SAML Settings and click Show Advanced Settings. Check "
+            "'Enable Single Logout', paste the values below, and upload our signing certificate as "
+            "'Signature Certificate' (Okta signs nothing it cannot check). Okta then sends LogoutRequests "
+            "to us and answers ours."
+        ),
+        values=(
+            SetupValue("Single Logout URL", "sls_url"),
+            SetupValue("SP Issuer", "sp_entity_id"),
+            SetupValue("Signature Certificate", "sp_certificate"),
+        ),
+    )
+    encryption_help = OptionHelp(
+        offered=True,
+        body=(
+            "Under Show Advanced Settings, set 'Assertion Encryption' to Encrypted, 'Encryption Algorithm' "
+            "to AES256-GCM (or AES256-CBC), 'Key Transport Algorithm' to RSA-OAEP (never RSA1_5, which we "
+            "refuse), and upload our encryption certificate as 'Encryption Certificate'."
+        ),
+        values=(SetupValue("Encryption Certificate", "sp_encryption_certificate"),),
+    )
+    signed_requests_help = OptionHelp(
+        offered=True,
+        body=(
+            "Under Show Advanced Settings, check 'Signed Requests'. Okta checks the signature with the "
+            "certificate uploaded as 'Signature Certificate'."
+        ),
+        values=(SetupValue("Signature Certificate", "sp_certificate"),),
+    )
     metadata_source = "url"
     #: The "Metadata URL" on the app's Sign On tab.
     metadata_url_pattern = "https://{okta_domain}/app/{app_id}/sso/saml/metadata"

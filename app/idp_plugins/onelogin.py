@@ -6,7 +6,7 @@ docs/idp-facts.md.
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 
 class OneLoginPlugin(IdpPlugin):
@@ -24,6 +24,27 @@ class OneLoginPlugin(IdpPlugin):
     signed_element = "any"
     supports_idp_initiated = True
     supports_slo = True
+    single_logout_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the app's Configuration tab, paste our address into 'Single Logout URL'. OneLogin signs "
+            "its logout messages with the certificate on the SSO tab, which we already have."
+        ),
+        values=(SetupValue("Single Logout URL", "sls_url"),),
+    )
+    encryption_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the SSO tab, set 'SAML Encryption Method' to AES-256-CBC (never TRIPLEDES-CBC); in the "
+            "Configuration tab check 'Encrypt assertion' and paste our encryption certificate into "
+            "'SP Certificate'."
+        ),
+        values=(SetupValue("SP Certificate", "sp_encryption_certificate"),),
+    )
+    signed_requests_help = OptionHelp(
+        offered=False,
+        body="OneLogin does not check AuthnRequest signatures. Request signing is harmless but useless here.",
+    )
     metadata_source = "url"
     #: The "Issuer URL" on the SSO tab is also the metadata URL (older tenants:
     #: https://app.onelogin.com/saml/metadata/<app id>).

@@ -92,6 +92,39 @@ def render_walkthrough(
     return rendered
 
 
+@dataclass(frozen=True)
+class RenderedOption:
+    """One optional security feature as the IdP sets it, placeholders filled."""
+
+    title: str
+    offered: bool
+    body: str
+    values: list[RenderedValue] = field(default_factory=list)
+
+
+#: The optional features, in the order the walkthrough explains them.
+OPTION_TITLES = (
+    ("single_logout_help", "Single Logout"),
+    ("encryption_help", "Encrypted assertions"),
+    ("signed_requests_help", "Signed sign-in requests"),
+)
+
+
+def render_option_help(plugin: type[IdpPlugin], values: Mapping[str, str]) -> list[RenderedOption]:
+    """``plugin``'s words for Single Logout, assertion encryption and request signing, filled in."""
+    filled = _with_derived_values(values)
+    rendered = []
+    for attribute, title in OPTION_TITLES:
+        option = getattr(plugin, attribute)
+        where = f"{plugin.__name__} {attribute}"
+        shown = [
+            RenderedValue(value.label, value.literal if value.literal is not None else filled[value.key])
+            for value in option.values
+        ]
+        rendered.append(RenderedOption(title, option.offered, _fill(option.body, filled, where), shown))
+    return rendered
+
+
 def render_hint(plugin: type[IdpPlugin], error_code: str, values: Mapping[str, str]) -> str | None:
     """Return the plain-language fix for ``error_code`` in ``plugin``'s words, or ``None``.
 

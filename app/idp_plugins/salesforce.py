@@ -9,7 +9,7 @@ both. Checked against Salesforce Help and the Metadata API Developer Guide; see 
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, SetupStep, SetupValue
+from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, OptionHelp, SetupStep, SetupValue
 
 #: The external client app's API name used in the metadata files below.
 _ECA_NAME = "PhoneSystemSSO"
@@ -71,6 +71,31 @@ class SalesforcePlugin(IdpPlugin):
     #: IdP-initiated from the App Launcher (my-domain/idp/login?app=<app id>); front-channel Single Logout.
     supports_idp_initiated = True
     supports_slo = True
+    single_logout_help = OptionHelp(
+        offered=True,
+        body=(
+            "In Setup, App Manager, edit the connected app. Under Web App Settings check "
+            "'Enable Single Logout', paste our address into 'Single Logout URL' and set "
+            "'Single Logout Binding' to HTTP Redirect."
+        ),
+        values=(SetupValue("Single Logout URL", "sls_url"), SetupValue("Single Logout Binding", "", "HTTP Redirect")),
+    )
+    encryption_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the connected app's SAML settings, check 'Encrypt SAML Response', upload our encryption "
+            "certificate as 'Encryption Certificate' and set 'Encryption Method' to AES-256 (never Triple DES)."
+        ),
+        values=(SetupValue("Encryption Certificate", "sp_encryption_certificate"),),
+    )
+    signed_requests_help = OptionHelp(
+        offered=True,
+        body=(
+            "In the connected app's SAML settings, check 'Verify Request Signatures' and upload our "
+            "signing certificate as its Certificate."
+        ),
+        values=(SetupValue("Certificate", "sp_certificate"),),
+    )
     metadata_source = "url"
     #: The org's identity provider metadata (Setup > Identity Provider > Download Metadata).
     metadata_url_pattern = "https://{my_domain}.my.salesforce.com/.well-known/samlidp.xml"

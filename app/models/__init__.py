@@ -11,6 +11,7 @@ from app.models.scim_group_role import ScimGroupRole
 from app.models.scim_token import ScimToken
 from app.models.session import PendingRequest, UsedAssertion, UserSession
 from app.models.signin_result import SignInResult
+from app.models.sp_encryption_key import SpEncryptionKey
 from app.models.user import User
 
 #: The largest id a primary key holds (PostgreSQL INTEGER); URLs and commands refuse larger ones.
@@ -31,6 +32,7 @@ __all__ = [
     "ScimGroupRole",
     "ScimToken",
     "SignInResult",
+    "SpEncryptionKey",
     "UsedAssertion",
     "User",
     "UserSession",

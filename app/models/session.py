@@ -21,6 +21,8 @@ class UserSession(Model):
         Index("ix_sessions_created_at_id", "created_at", "id"),
         #: The support console's list of one account, newest first, paged by (created_at, id).
         Index("ix_sessions_account_id_created_at_id", "account_id", "created_at", "id"),
+        #: An IdP's LogoutRequest ends the sessions of one NameID through one connection.
+        Index("ix_sessions_connection_id_saml_name_id", "connection_id", "saml_name_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

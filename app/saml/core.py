@@ -36,7 +36,10 @@ from app.extensions import db
 from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import pem_body
+from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
 from app.saml.options import resolve_options
+from app.saml.redirect_binding import signed_redirect
+from app.saml.sp_metadata import add_encryption_keys, add_logout_services
 from app.saml.urls import request_data_for, sp_values
 from app.saml.xmlguard import NS, check_assertion_covered, check_signatures, decode_saml_response
 from app.timeutil import utcnow
@@ -76,6 +79,7 @@ _LIBRARY_CODES: dict[int, str] = {
     OneLogin_Saml2_ValidationError.NO_SIGNED_MESSAGE: "SAML_UNSIGNED",
     OneLogin_Saml2_ValidationError.NO_SIGNED_ASSERTION: "SAML_UNSIGNED",
     OneLogin_Saml2_ValidationError.NO_SIGNATURE_FOUND: "SAML_UNSIGNED",
+    OneLogin_Saml2_ValidationError.NO_ENCRYPTED_ASSERTION: "SAML_ENCRYPTION_REQUIRED",
     OneLogin_Saml2_ValidationError.KEYINFO_NOT_FOUND_IN_ENCRYPTED_DATA: "SAML_INVALID",
     OneLogin_Saml2_ValidationError.CHILDREN_NODE_NOT_FOUND_IN_KEYINFO: "SAML_INVALID",
     OneLogin_Saml2_ValidationError.UNSUPPORTED_RETRIEVAL_METHOD: "SAML_INVALID",
@@ -180,10 +184,10 @@ def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
         },
         "idp": idp,
         "security": {
-            "authnRequestsSigned": False,
+            "authnRequestsSigned": options.sign_requests,
             "wantMessagesSigned": signed in ("response", "both"),
             "wantAssertionsSigned": signed in ("assertion", "both"),
-            "wantAssertionsEncrypted": False,
+            "wantAssertionsEncrypted": options.encrypt_assertions == "require",
             "wantNameId": False,
             "wantNameIdEncrypted": False,
             "wantAttributeStatement": False,
@@ -237,23 +241,35 @@ def start_login(
             expires_at=now + dt.timedelta(seconds=current_app.config["SAML_PENDING_REQUEST_SECONDS"]),
         )
     )
+    if resolve_options(connection).sign_requests:
+        return signed_redirect(
+            connection.idp_sso_url, "SAMLRequest", authn_request.get_xml().encode(), settings.get_sp_key()
+        )
     parameters = {"SAMLRequest": authn_request.get_request()}
     return OneLogin_Saml2_Utils.redirect(connection.idp_sso_url, parameters)
 
 
 def sp_metadata_xml(connection: IdpConnection) -> str:
-    """The SP metadata document for ``connection`` (entity ID, ACS, signing certificate)."""
+    """The SP metadata document for ``connection`` (entity ID, ACS, signing certificate, and the
+    Single Logout service when it is on)."""
     settings = saml_settings(connection)
     sp = settings.get_sp_data()
     metadata = OneLogin_Saml2_Metadata.builder(
         sp,
-        authnsign=False,
+        authnsign=resolve_options(connection).sign_requests,
         wsign=True,
         valid_until=None,
         cache_duration=None,
     )
     metadata = OneLogin_Saml2_Metadata.add_x509_key_descriptors(metadata, sp["x509cert"], add_encryption=False)
-    return metadata if isinstance(metadata, str) else metadata.decode()
+    metadata = metadata if isinstance(metadata, str) else metadata.decode()
+    options = resolve_options(connection)
+    if options.encrypt_assertions != "off":
+        certificates = [pem_body(key.certificate) for key in active_encryption_keys(connection)]
+        metadata = add_encryption_keys(metadata, certificates, ADVERTISED_ALGORITHMS)
+    if options.single_logout:
+        metadata = add_logout_services(metadata, sp_values(connection).sls_url)
+    return metadata
 
 
 def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> PendingRequest:
@@ -265,7 +281,7 @@ def _find_pending(connection: IdpConnection, request_id: str, browser_binding: s
     need the cookie here.
     """
     pending = db.session.get(PendingRequest, request_id)
-    if pending is None or pending.connection_id != connection.id:
+    if pending is None or pending.connection_id != connection.id or pending.purpose == "logout":
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "the pending request has expired")
@@ -472,7 +488,10 @@ def _validate(
     values = sp_values(connection)
     try:
         settings = saml_settings(connection)
-        response = OneLogin_Saml2_Response(settings, saml_response)
+        if is_encrypted(root, connection):
+            response = open_encrypted_response(connection, settings, saml_response, root)
+        else:
+            response = OneLogin_Saml2_Response(settings, saml_response)
         response.is_valid(
             request_data_for(values.acs_url, {"SAMLResponse": saml_response}),
             request_id=pending.id if pending else None,

@@ -107,19 +107,25 @@ def _plain_transform(transform: etree._Element) -> bool:
     )
 
 
-def check_signatures(root: etree._Element) -> None:
+RESPONSE_SIGNERS = frozenset({f"{{{NS['samlp']}}}Response", f"{{{NS['saml']}}}Assertion"})
+
+
+def check_signatures(
+    root: etree._Element, *, allowed_parents: frozenset[str] = RESPONSE_SIGNERS, most: int = 2
+) -> None:
     """Refuse signatures we will not verify: odd placement, transforms or weak algorithms.
 
     Runs before any cryptography, so that a hostile signature costs us a tree walk, not seconds.
+    ``allowed_parents`` and ``most`` say where signatures may sit and how many (a Single Logout
+    message carries one, on its root).
     """
     signatures = root.findall(".//ds:Signature", NS)
-    if len(signatures) > 2:
-        raise SignInError("SAML_SIGNATURE_INVALID", f"{len(signatures)} signatures in the response")
-    allowed_parents = {f"{{{NS['samlp']}}}Response", f"{{{NS['saml']}}}Assertion"}
+    if len(signatures) > most:
+        raise SignInError("SAML_SIGNATURE_INVALID", f"{len(signatures)} signatures in the message")
     for signature in signatures:
         parent = signature.getparent()
         if parent is None or parent.tag not in allowed_parents:
-            raise SignInError("SAML_SIGNATURE_INVALID", "a signature outside Response or Assertion")
+            raise SignInError("SAML_SIGNATURE_INVALID", f"a signature inside {None if parent is None else parent.tag}")
         if signature.find("ds:Object", NS) is not None:
             raise SignInError("SAML_FORBIDDEN_TRANSFORM", "signature carries a ds:Object")
         signed_info = signature.find("ds:SignedInfo", NS)

@@ -17,22 +17,26 @@ from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.key_encryption import is_plaintext, reencrypt_private_key
-from app.models import Account, IdpCertificate, IdpConnection
+from app.models import Account, IdpCertificate, IdpConnection, SpEncryptionKey
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
+    ENCRYPTION_MODES,
     MAX_METADATA_BYTES,
     OVERRIDABLE,
     CertificateInfo,
     MetadataError,
     ParsedMetadata,
+    active_encryption_keys,
     certificate_warnings,
     check_idp_url,
     expiry_state,
     fetch_metadata,
     generate_key_pair,
+    new_encryption_key,
     overrides_of,
     parse_idp_metadata,
     read_certificates,
+    resolve_options,
 )
 from app.services.connection_tests import has_passed_saml_test, has_successful_test
 from app.timeutil import utcnow
@@ -46,6 +50,8 @@ NAMEID_FORMATS = (
     "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
 )
 SIGNED_ELEMENTS = ("any", "assertion", "response", "both")
+#: The security features that can be turned on today (the others are refused, not silently kept).
+AVAILABLE_FEATURES = frozenset({"single_logout", "sign_requests", "encrypt_assertions"})
 #: A review of parsed metadata stays confirmable this long.
 IMPORT_REVIEW_SECONDS = 3600
 
@@ -370,6 +376,117 @@ def update_connection_settings(
     return changed
 
 
+def update_connection_options(
+    connection: IdpConnection,
+    *,
+    single_logout: bool | None = None,
+    encrypt_assertions: str | None = None,
+    sign_requests: bool | None = None,
+    signed_element: str | None = None,
+    allow_idp_initiated: bool | None = None,
+    actor: str | None = None,
+) -> list[str]:
+    """Change the security options given (None leaves one as it is), with the pages' checks.
+
+    Returns the names of the options that changed (audited as ``connection.update``, like the
+    settings page). Every option is off until an admin turns it on.
+    """
+    plugin = get_plugin(connection.plugin_key)
+    if signed_element is not None and signed_element not in SIGNED_ELEMENTS:
+        raise ConnectionChangeError("SETTING_INVALID", f"Choose what must be signed: {', '.join(SIGNED_ELEMENTS)}.")
+    if encrypt_assertions is not None and encrypt_assertions not in ENCRYPTION_MODES:
+        raise ConnectionChangeError("SETTING_INVALID", f"Choose assertion encryption: {', '.join(ENCRYPTION_MODES)}.")
+    if single_logout and not plugin.supports_slo:
+        raise ConnectionChangeError("OPTION_UNSUPPORTED", f"{plugin.display_name} has no SAML Single Logout.")
+    if allow_idp_initiated and not plugin.supports_idp_initiated:
+        raise ConnectionChangeError(
+            "OPTION_UNSUPPORTED", f"{plugin.display_name} does not start sign-ins from its own portal."
+        )
+    unavailable = [
+        name
+        for name, value in (("encrypt_assertions", encrypt_assertions), ("sign_requests", sign_requests))
+        if value not in (None, False, "off") and name not in AVAILABLE_FEATURES
+    ]
+    if unavailable:
+        raise ConnectionChangeError("OPTION_UNAVAILABLE", f"Not available yet: {', '.join(unavailable)}.")
+    before = _options_view(connection)
+    stored = dict(connection.settings or {})
+    for name, value in (
+        ("single_logout", single_logout),
+        ("encrypt_assertions", encrypt_assertions),
+        ("sign_requests", sign_requests),
+        ("signed_element", signed_element),
+    ):
+        if value is not None:
+            stored[name] = value
+    connection.settings = stored
+    if allow_idp_initiated is not None:
+        connection.allow_idp_initiated = allow_idp_initiated
+    if encrypt_assertions not in (None, "off") and not active_encryption_keys(connection):
+        add_encryption_key(connection, actor=actor)
+    after = _options_view(connection)
+    changed = [key for key in after if before[key] != after[key]]
+    if changed:
+        audit.record(
+            "connection.update",
+            account_id=connection.account_id,
+            connection_id=connection.id,
+            actor=actor,
+            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
+        )
+    return changed
+
+
+def add_encryption_key(connection: IdpConnection, *, actor: str | None = None) -> SpEncryptionKey:
+    """A new encryption key pair, published in the SP metadata at once beside the current one
+    (rollover: the IdP switches to it, then the old one is retired). The caller commits."""
+    key = new_encryption_key(connection)
+    db.session.flush()
+    audit.record(
+        "connection.encryption_key_add",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
+        details={"key_id": key.id, "fingerprint_sha256": key.fingerprint_sha256},
+    )
+    return key
+
+
+def retire_encryption_key(connection: IdpConnection, key_id: int, *, actor: str | None = None) -> SpEncryptionKey:
+    """Stop publishing and trying one encryption key; never the last one while encryption is on."""
+    active = active_encryption_keys(connection)
+    key = next((candidate for candidate in active if candidate.id == key_id), None)
+    if key is None:
+        raise ConnectionChangeError(
+            "KEY_NOT_FOUND", f"Connection {connection.id} has no active encryption key {key_id}."
+        )
+    if len(active) == 1 and resolve_options(connection).encrypt_assertions != "off":
+        raise ConnectionChangeError(
+            "KEY_LAST", "This is the only encryption key: add a new one and upload it to the IdP first."
+        )
+    key.retired_at = utcnow()
+    audit.record(
+        "connection.encryption_key_retire",
+        account_id=connection.account_id,
+        connection_id=connection.id,
+        actor=actor,
+        details={"key_id": key.id, "fingerprint_sha256": key.fingerprint_sha256},
+    )
+    return key
+
+
+def _options_view(connection: IdpConnection) -> dict[str, Any]:
+    """The options as ``update_connection_options`` sets them, resolved (defaults filled in)."""
+    options = resolve_options(connection)
+    return {
+        "single_logout": options.single_logout,
+        "encrypt_assertions": options.encrypt_assertions,
+        "sign_requests": options.sign_requests,
+        "signed_element": options.signed_element,
+        "allow_idp_initiated": connection.allow_idp_initiated,
+    }
+
+
 def _editable(connection: IdpConnection) -> dict[str, Any]:
     return {
         "name": connection.name,
@@ -516,13 +633,36 @@ def import_idp_side(
 
 
 def refresh_from_metadata_url(connection: IdpConnection, *, actor: str | None = None) -> int:
-    """Re-import the connection's metadata URL (certificate rollover): new certificates are added."""
+    """Re-import the connection's metadata URL (certificate rollover): new certificates are added.
+
+    Held (``REFRESH_HELD``, nothing applied) when the IdP's entity ID or SSO URL would change.
+    """
     if not connection.idp_metadata_url:
         raise MetadataError(
             "NO_METADATA_URL", "This connection was not imported from a metadata URL; import the new metadata instead."
         )
     idp = read_idp_side("url", url=connection.idp_metadata_url)
+    preview = preview_import(connection, idp, method="url", metadata_url=connection.idp_metadata_url)
+    if preview.entity_id_was is not None or preview.sso_url_was is not None:
+        # A refresh runs unattended: a new identity or address of the IdP waits for a person.
+        changed = [
+            name for name, was in (("entity ID", preview.entity_id_was), ("SSO URL", preview.sso_url_was)) if was
+        ]
+        raise MetadataError(
+            "REFRESH_HELD",
+            f"The metadata at the URL changes the IdP's {' and '.join(changed)}: nothing was applied. "
+            "Review it with 'Import metadata' from the URL.",
+        )
     return import_idp_side(connection, idp, method="url", metadata_url=connection.idp_metadata_url, actor=actor)
+
+
+def connections_with_metadata_url() -> list[IdpConnection]:
+    """Every connection imported from a metadata URL (what ``flask idp refresh --all`` visits)."""
+    return list(
+        db.session.scalars(
+            select(IdpConnection).where(IdpConnection.idp_metadata_url.is_not(None)).order_by(IdpConnection.id)
+        )
+    )
 
 
 def _review_serializer() -> URLSafeTimedSerializer:
@@ -614,5 +754,11 @@ def rotate_sp_key_encryption(*, actor: str | None = None, batch_size: int = 200)
             reencrypted += 1
             were_plaintext += int(is_plaintext(stored))
         last_id = rows[-1][0]
+    # The assertion-encryption keys (Single Logout's issue) are kept the same way.
+    for key in db.session.scalars(select(SpEncryptionKey).order_by(SpEncryptionKey.id)):
+        stored = key.private_key
+        key.private_key = reencrypt_private_key(stored, owner=f"encryption key {key.id}")
+        reencrypted += 1
+        were_plaintext += int(is_plaintext(stored))
     audit.record("sp_keys.rotate", actor=actor, details={"reencrypted": reencrypted, "were_plaintext": were_plaintext})
     return KeyRotationResult(reencrypted, were_plaintext)

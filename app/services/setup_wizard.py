@@ -18,7 +18,7 @@ from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import ENABLED, TESTED
-from app.saml import sp_values
+from app.saml import active_encryption_keys, sp_values
 
 #: The staff role: opens the wizard for every account.
 STAFF_ROLE = "support"
@@ -115,6 +115,10 @@ def walkthrough_values(connection: IdpConnection) -> dict[str, str]:
         **sp_values(connection).as_dict(),
         "account_name": connection.account.name,
         "sp_certificate": connection.sp_certificate,
+        "sp_encryption_certificate": next(
+            (key.certificate for key in active_encryption_keys(connection)),
+            "(Turn on assertion encryption for this connection first: its certificate appears here.)",
+        ),
     }
 
 

@@ -10,6 +10,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.redirects import safe_next_path
 from app.services.signin import finish_sso_sign_in, password_sign_in, start_sso
+from app.services.single_logout import start_single_logout
 from app.sessions import revoke_session
 from app.sessions.web import (
     binding_cookie_name,
@@ -143,14 +144,22 @@ def password_login() -> Response | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this session only (other devices, and the IdP session, stay signed in)."""
+    """End this session (other devices stay signed in); then, with Single Logout on, send the
+    browser to the IdP with a LogoutRequest. The session here ends first, whatever the IdP does."""
     form = LogoutForm()
+    binding, is_new = browser_binding()
+    idp_location = None
     if form.validate():
         existing = current_session()
         if existing is not None:
             revoke_session(existing, "logout")
             db.session.commit()
-        flash("You are signed out. Your identity provider may still be signed in.", "info")
-    response = redirect(url_for("auth.login"))
+            idp_location = start_single_logout(existing, browser_binding=binding)
+            db.session.commit()
+        if idp_location is None:
+            flash("You are signed out. Your identity provider may still be signed in.", "info")
+    response = redirect(idp_location or url_for("auth.login"))
     clear_session_cookie(response)
+    if idp_location and is_new:
+        set_binding_cookie(response, binding)
     return response

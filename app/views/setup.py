@@ -24,12 +24,13 @@ from app.errors import ERROR_CODES
 from app.extensions import db
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
-from app.idp_plugins.render import render_hint, render_walkthrough
+from app.idp_plugins.render import render_hint, render_option_help, render_walkthrough
 from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
 from app.saml import MAX_METADATA_BYTES, MetadataError, overrides_of, resolve_options, sp_values, start_login
 from app.services.accounts import set_sso_required, sso_ready_connection
+from app.services.certificate_alerts import certificate_alerts
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
     IMPORT_METHODS,
@@ -51,6 +52,7 @@ from app.services.connections import (
     remove_certificate,
     seal_import_review,
     summarise,
+    update_connection_options,
     update_connection_settings,
 )
 from app.services.setup_wizard import (
@@ -76,6 +78,7 @@ from app.views.setup_forms import (
     MetadataPasteForm,
     MetadataUrlForm,
     NewConnectionForm,
+    SecurityOptionsForm,
     SsoRequiredForm,
 )
 
@@ -180,6 +183,7 @@ def connections(slug: str) -> str:
         account=account,
         rows=rows,
         ready=sso_ready_connection(account),
+        cert_alerts=certificate_alerts(account),
         sso_form=SsoRequiredForm(formdata=None, data={"required": "off" if account.sso_required else "on"}),
     )
 
@@ -264,10 +268,16 @@ def walkthrough(connection_id: int) -> tuple[str, int]:
     """Step 2: the provider's own screens, in order, with this connection's values to copy."""
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
-    steps = render_walkthrough(plugin, walkthrough_values(connection))
+    values = walkthrough_values(connection)
+    steps = render_walkthrough(plugin, values)
     # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
     fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
-    return _render_connection_page("setup/walkthrough.html", connection, steps=list(zip(steps, fixed, strict=True)))
+    return _render_connection_page(
+        "setup/walkthrough.html",
+        connection,
+        steps=list(zip(steps, fixed, strict=True)),
+        options=render_option_help(plugin, values),
+    )
 
 
 _F = TypeVar("_F", bound=Form)
@@ -603,6 +613,15 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
         else:
             error = "; ".join(message for messages in form.errors.values() for message in messages)
     status = UNPROCESSABLE if request.method == "POST" else 200
+    options = resolve_options(connection)
+    options_form = SecurityOptionsForm(
+        formdata=None,
+        data={
+            "single_logout": options.single_logout,
+            "encrypt_assertions": options.encrypt_assertions,
+            "sign_requests": options.sign_requests,
+        },
+    )
     return _render_connection_page(
         "setup/settings.html",
         connection,
@@ -610,4 +629,32 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
         form=form,
         error=error,
         default_attributes=plugin.email_attributes,
+        options_form=options_form,
+        option_help=render_option_help(plugin, walkthrough_values(connection)),
     )
+
+
+@bp.post("/connections/<id:connection_id>/options")
+@role_required(*MANAGER_ROLES)
+def security_options(connection_id: int) -> Response:
+    """Turn Single Logout, assertion encryption and request signing on or off (same checks as
+    ``flask idp set``)."""
+    connection = _connection_or_404(connection_id)
+    form = SecurityOptionsForm()
+    if not form.validate():
+        flash("Choose one of the offered values. Nothing was saved.", "error")
+        return redirect(url_for("setup.settings", connection_id=connection.id))
+    try:
+        changed = update_connection_options(
+            connection,
+            single_logout=bool(form.single_logout.data),
+            encrypt_assertions=form.encrypt_assertions.data,
+            sign_requests=bool(form.sign_requests.data),
+        )
+        db.session.commit()
+    except ConnectionChangeError as err:
+        db.session.rollback()
+        flash(f"{err.message} Nothing was saved.", "error")
+        return redirect(url_for("setup.settings", connection_id=connection.id))
+    flash("Security options saved." if changed else "Nothing changed.", "success" if changed else "info")
+    return redirect(url_for("setup.settings", connection_id=connection.id))

@@ -86,6 +86,23 @@ class ConnectionSettingsForm(Form):
     submit = SubmitField("Save settings")
 
 
+class SecurityOptionsForm(Form):
+    """Single Logout, assertion encryption and request signing: each off until turned on."""
+
+    single_logout = BooleanField("Single Logout: signing out here signs out at the IdP, and the reverse")
+    encrypt_assertions = SelectField(
+        "Encrypted assertions",
+        choices=[
+            SelectChoice("off", "Off: plain assertions only"),
+            SelectChoice("accept", "Accept encrypted and plain assertions (while the IdP switches)"),
+            SelectChoice("require", "Require encrypted assertions"),
+        ],
+        validate_choice=True,
+    )
+    sign_requests = BooleanField("Sign our sign-in requests (AuthnRequests, RSA-SHA256)")
+    submit = SubmitField("Save security options")
+
+
 class ConfirmActionForm(Form):
     """A button that needs a ticked confirmation, for actions that stop sign-ins."""
 

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.models import User, UserSession
 from app.services.account_directory import list_accounts
 from app.services.audit_log import AuditFilters, list_audit_events
+from app.services.certificate_alerts import certificate_alerts
 from app.services.listing import Cursor, FilterError
 from app.services.session_queries import SessionFilters, list_sessions, session_detail
 from app.sessions import revoke_session, revoke_sessions_for_user
@@ -140,4 +141,6 @@ def accounts() -> str:
     """Every account with its user counts and how its users sign in."""
     search = request.args.get("q", "")
     rows, next_after = list_accounts(search, after=request.args.get("after"))
-    return render_template("support/accounts.html", rows=rows, next_after=next_after, search=search)
+    return render_template(
+        "support/accounts.html", rows=rows, next_after=next_after, search=search, cert_alerts=certificate_alerts()
+    )
