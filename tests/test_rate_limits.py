@@ -235,3 +235,22 @@ def test_an_unreachable_redis_answers_503_not_500_and_not_unguarded(app, pw_user
     monkeypatch.setitem(app.extensions, "rate_limit_store", rate_limits.RedisStore("redis://127.0.0.1:1/0"))
     response = password_attempt(browser_at(app, "198.51.100.8"), PASSWORD)
     assert assert_limited(response, "SERVER_BUSY", status=503) == 5
+
+
+def test_every_anonymous_door_is_rate_limited(app):
+    """Each endpoint that a stranger can reach without a session and that starts or finishes a
+    sign-in, or answers SAML, is in the door table (a new one must be added there)."""
+    anonymous = {
+        "auth.sso_start",
+        "auth.sso_start_page",
+        "auth.sso_finish",
+        "auth.password_login",
+        "app_auth.authorize",
+        "app_auth.start",
+        "api.token",
+        "saml.acs",
+        "saml.metadata",
+        "slo.sls",
+    }
+    assert anonymous <= set(app.view_functions)
+    assert anonymous <= set(rate_limits.DOORS)

@@ -123,6 +123,7 @@ DOORS: dict[str, Door] = {
         Door("auth.sso_start_page", action="signin.sso_start", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
         Door("app_auth.authorize", action="signin.sso_start", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
         Door("auth.sso_finish", action="signin.sso", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
+        Door("slo.sls", action="signout.slo", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
         Door("api.token", action="signin.app_token", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
         Door("saml.acs", action="signin.sso", code="RATE_LIMITED", limits=(_PER_ADDRESS,), counts="refusals"),
         Door("saml.metadata", action="saml.metadata", code="RATE_LIMITED", limits=(_PER_ADDRESS,)),
