@@ -364,16 +364,7 @@ def update_connection_settings(
     connection.settings = overrides
     connection.allow_idp_initiated = allow_idp_initiated
     after = _editable(connection)
-    changed = [key for key in after if before[key] != after[key]]
-    if changed:
-        audit.record(
-            "connection.update",
-            account_id=connection.account_id,
-            connection_id=connection.id,
-            actor=actor,
-            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
-        )
-    return changed
+    return _record_changes(connection, before, after, actor=actor)
 
 
 def update_connection_options(
@@ -425,16 +416,7 @@ def update_connection_options(
     if encrypt_assertions not in (None, "off") and not active_encryption_keys(connection):
         add_encryption_key(connection, actor=actor)
     after = _options_view(connection)
-    changed = [key for key in after if before[key] != after[key]]
-    if changed:
-        audit.record(
-            "connection.update",
-            account_id=connection.account_id,
-            connection_id=connection.id,
-            actor=actor,
-            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
-        )
-    return changed
+    return _record_changes(connection, before, after, actor=actor)
 
 
 def add_encryption_key(connection: IdpConnection, *, actor: str | None = None) -> SpEncryptionKey:
@@ -485,6 +467,22 @@ def _options_view(connection: IdpConnection) -> dict[str, Any]:
         "signed_element": options.signed_element,
         "allow_idp_initiated": connection.allow_idp_initiated,
     }
+
+
+def _record_changes(
+    connection: IdpConnection, before: dict[str, Any], after: dict[str, Any], *, actor: str | None
+) -> list[str]:
+    """Audit what changed between two views of a connection's settings; return the names."""
+    changed = [key for key in after if before[key] != after[key]]
+    if changed:
+        audit.record(
+            "connection.update",
+            account_id=connection.account_id,
+            connection_id=connection.id,
+            actor=actor,
+            details={"changed": {key: {"from": before[key], "to": after[key]} for key in changed}},
+        )
+    return changed
 
 
 def _editable(connection: IdpConnection) -> dict[str, Any]:

@@ -169,10 +169,14 @@ def schema(schema_id: str) -> Response:
 # --- users -------------------------------------------------------------------------------------
 
 
-def _user_answer(user: Any, status: int = 200) -> Response:
-    params = scim.response_parameters(scim.UserResource, request.args)
-    body = scim.dump(scim.user_resource(user, _base_url()), params)
+def _answer(resource: Any, model: Any, status: int = 200) -> Response:
+    """A resource as JSON, with the requested attributes; a 201 carries its Location."""
+    body = scim.dump(resource, scim.response_parameters(model, request.args))
     return scim_response(body, status, Location=body["meta"]["location"]) if status == 201 else scim_response(body)
+
+
+def _user_answer(user: Any, status: int = 200) -> Response:
+    return _answer(scim.user_resource(user, _base_url()), scim.UserResource, status)
 
 
 @bp.get("/Users")
@@ -183,15 +187,14 @@ def list_users() -> Response:
 
 @bp.post("/Users/.search")
 def search_users() -> Response:
-    body = _body()
-    if not isinstance(body, dict):
-        raise ScimError(400, "invalidSyntax", "the request body must be a JSON object")
-    query = scim.parse_list_query(scim.UserResource, _search_args(body))
+    query = scim.parse_list_query(scim.UserResource, _search_args(_body()))
     return scim_response(scim.users_page(g.scim_token.account, query, _base_url()))
 
 
-def _search_args(body: dict[str, Any]) -> dict[str, Any]:
+def _search_args(body: Any) -> dict[str, Any]:
     """A SearchRequest body as the query parameters it stands for (RFC 7644 3.4.3)."""
+    if not isinstance(body, dict):
+        raise ScimError(400, "invalidSyntax", "the request body must be a JSON object")
     args: dict[str, Any] = {}
     for key in ("filter", "startIndex", "count", "sortBy"):
         if body.get(key) is not None:
@@ -207,10 +210,7 @@ def _search_args(body: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/.search")
 def search_all() -> Response:
-    body = _body()
-    if not isinstance(body, dict):
-        raise ScimError(400, "invalidSyntax", "the request body must be a JSON object")
-    return scim_response(scim.search_all(g.scim_token.account, _search_args(body), _base_url()))
+    return scim_response(scim.search_all(g.scim_token.account, _search_args(_body()), _base_url()))
 
 
 @bp.post("/Users")
@@ -253,9 +253,7 @@ def delete_user(user_id: str) -> Response:
 
 
 def _group_answer(group: Any, status: int = 200) -> Response:
-    params = scim.response_parameters(scim.GroupResource, request.args)
-    body = scim.dump(scim.group_resource(group, _base_url()), params)
-    return scim_response(body, status, Location=body["meta"]["location"]) if status == 201 else scim_response(body)
+    return _answer(scim.group_resource(group, _base_url()), scim.GroupResource, status)
 
 
 @bp.get("/Groups")
@@ -266,10 +264,7 @@ def list_groups() -> Response:
 
 @bp.post("/Groups/.search")
 def search_groups() -> Response:
-    body = _body()
-    if not isinstance(body, dict):
-        raise ScimError(400, "invalidSyntax", "the request body must be a JSON object")
-    query = scim.parse_list_query(scim.GroupResource, _search_args(body))
+    query = scim.parse_list_query(scim.GroupResource, _search_args(_body()))
     return scim_response(scim.groups_page(g.scim_token.account, query, _base_url()))
 
 
