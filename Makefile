@@ -70,6 +70,7 @@ bench: $(VENV)/.dev
 	else echo "bench/http_load.py skipped: it needs BENCH_DATABASE_URL=postgresql://... (gunicorn on PostgreSQL)"; fi
 	$(BIN)/python bench/scim.py
 	$(BIN)/python bench/password.py
+	$(BIN)/python bench/session_check.py
 	$(BIN)/python bench/slo.py
 
 clean:
