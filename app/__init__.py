@@ -60,7 +60,9 @@ def attach_log_handler(name: str, level: str | int) -> None:
     """Send the ``name`` logger's records at ``level`` and above to ``LOG_HANDLER`` (once)."""
     logger = logging.getLogger(name)
     logger.setLevel(level)
-    if LOG_HANDLER not in logger.handlers:
+    # Under a server that configured logging (gunicorn.conf.py gives the root logger a handler
+    # with the worker's pid and the request id), our records go there, once; ours is for the rest.
+    if LOG_HANDLER not in logger.handlers and not logging.getLogger().handlers:
         logger.addHandler(LOG_HANDLER)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _shared import BASE_URL, build_app, database_label  # first: puts the repository on sys.path
+from cryptography.fernet import Fernet
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
@@ -50,6 +51,7 @@ from app.services.connections import add_certificates, create_connection
 from app.services.users import create_user
 from app.sessions import create_session
 from app.timeutil import utcnow
+from config import DEV_SP_KEY_ENCRYPTION_KEY
 from tests.saml_idp import TestIdP
 
 #: The library's own validator, captured before create_app installs the cached-schema one.
@@ -155,6 +157,10 @@ def start_gunicorn(workers: int, database_url: str, tmp: str) -> tuple[subproces
         "SECRET_KEY": secrets.token_hex(32),
         "BASE_URL": BASE_URL,
         "DATABASE_URL": database_url,
+        # A fresh key encrypts; the development key the bench's set-up wrote with still decrypts.
+        "SP_KEY_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},{DEV_SP_KEY_ENCRYPTION_KEY}",
+        "ANONYMOUS_REQUESTS_PER_MINUTE": "1000000000",
+        "MAX_PENDING_REQUESTS_PER_BROWSER": "1000000000",
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "INSTANCE_DIR": tmp,
