@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
+from sqlalchemy import ColumnElement, DateTime, ForeignKey, Index, String, Text, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
@@ -21,6 +21,38 @@ class UserSession(Model):
         Index("ix_sessions_created_at_id", "created_at", "id"),
         #: The support console's list of one account, newest first, paged by (created_at, id).
         Index("ix_sessions_account_id_created_at_id", "account_id", "created_at", "id"),
+        # The console's other filters, each read in its own order (see
+        # ``app.services.session_queries.ORDERS``), so that every page, the last one too, is a
+        # bounded seek. Partial indexes: only the rows the filter can show.
+        #: Active (``expires_at > now``) and expired (``<= now``) sessions, latest expiry first.
+        Index(
+            "ix_sessions_unrevoked_expires_at_id",
+            "expires_at",
+            "id",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        #: One account's active or expired sessions, latest expiry first.
+        Index(
+            "ix_sessions_account_unrevoked_expires_at_id",
+            "account_id",
+            "expires_at",
+            "id",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        #: Revoked sessions, newest first.
+        Index(
+            "ix_sessions_revoked_created_at_id",
+            "created_at",
+            "id",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+        #: One app's sessions, newest first.
+        Index("ix_sessions_app_created_at_id", "app", "created_at", "id"),
+        #: Sessions last used in a range of days, most recently used first.
+        Index("ix_sessions_last_used_at_id", "last_used_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
