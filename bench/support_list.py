@@ -299,7 +299,7 @@ def get_page(staff_browser, query: dict[str, str]):
 def keyset_query(cursor: Cursor | None):
     query = select(UserSession)
     if cursor is not None:
-        query = query.where(tuple_(UserSession.created_at, UserSession.id) < tuple_(cursor.created_at, cursor.id))
+        query = query.where(tuple_(UserSession.created_at, UserSession.id) < tuple_(cursor.at, cursor.id))
     return lambda: db.session.scalars(
         query.order_by(UserSession.created_at.desc(), UserSession.id.desc()).limit(PAGE_SIZE + 1)
     ).all()
