@@ -4,7 +4,9 @@
 - (account_id, expires_at, id) WHERE revoked_at IS NULL: the same within one account;
 - (created_at, id) WHERE revoked_at IS NOT NULL: revoked sessions, newest first;
 - (app, created_at, id): one app's sessions, newest first;
-- (last_used_at, id): sessions last used in a range of days, most recently used first.
+- (last_used_at, id): sessions last used in a range of days, most recently used first;
+- (expires_at, id) replaces (expires_at): PostgreSQL sometimes chose the one-column index for the
+  lists above and then sorted every session sharing an expiry.
 
 Revision ID: c5e8b2d47a91
 Revises: a1d4e7f2c9b3
@@ -27,6 +29,8 @@ REVOKED = sa.text('revoked_at IS NOT NULL')
 
 def upgrade():
     with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_sessions_expires_at_id', ['expires_at', 'id'], unique=False)
+        batch_op.drop_index('ix_sessions_expires_at')
         batch_op.create_index(
             'ix_sessions_unrevoked_expires_at_id',
             ['expires_at', 'id'],
@@ -59,3 +63,5 @@ def downgrade():
         batch_op.drop_index('ix_sessions_revoked_created_at_id')
         batch_op.drop_index('ix_sessions_account_unrevoked_expires_at_id')
         batch_op.drop_index('ix_sessions_unrevoked_expires_at_id')
+        batch_op.create_index('ix_sessions_expires_at', ['expires_at'], unique=False)
+        batch_op.drop_index('ix_sessions_expires_at_id')
