@@ -4,7 +4,8 @@
 - (account_id, expires_at, id) WHERE revoked_at IS NULL: the same within one account;
 - (created_at, id) WHERE revoked_at IS NOT NULL: revoked sessions, newest first;
 - (app, created_at, id): one app's sessions, newest first;
-- (last_used_at, id): sessions last used in a range of days, most recently used first;
+- (last_used_at, id, account_id, revoked_at, expires_at): sessions last used in a range of days,
+  most recently used first (the last three let SQLite check a combined filter in the index);
 - (expires_at, id) replaces (expires_at): PostgreSQL sometimes chose the one-column index for the
   lists above and then sorted every session sharing an expiry.
 
@@ -53,12 +54,16 @@ def upgrade():
             postgresql_where=REVOKED,
         )
         batch_op.create_index('ix_sessions_app_created_at_id', ['app', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_sessions_last_used_at_id', ['last_used_at', 'id'], unique=False)
+        batch_op.create_index(
+            'ix_sessions_last_used_at_id_account_state',
+            ['last_used_at', 'id', 'account_id', 'revoked_at', 'expires_at'],
+            unique=False,
+        )
 
 
 def downgrade():
     with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.drop_index('ix_sessions_last_used_at_id')
+        batch_op.drop_index('ix_sessions_last_used_at_id_account_state')
         batch_op.drop_index('ix_sessions_app_created_at_id')
         batch_op.drop_index('ix_sessions_revoked_created_at_id')
         batch_op.drop_index('ix_sessions_account_unrevoked_expires_at_id')
