@@ -9,7 +9,9 @@ transaction, checking nothing. The import also checks every row (email, name, ro
 other accounts), looks up each chunk of emails, writes a ``user.update`` event per changed user
 and one ``user.import`` summary event (with the counts and the file's SHA-256). Each is timed on
 an empty users table; peak memory (tracemalloc) is measured in a separate run of each, because
-tracing slows Python down. Target: the import within 2x the baseline.
+tracing slows Python down. Target: the import within 1.5x the baseline (issue 10). The machine's
+load average is printed before and after: on a shared machine, read the ratio (both are timed
+in the same run, interleaved), not the seconds.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = build_app(tmp)
         with app.app_context():
-            print(f"database: {database_label(app)}")
+            print(f"database: {database_label(app)}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             account = Account(slug="acme", name="Acme")
             db.session.add(account)
             db.session.commit()
@@ -142,7 +144,8 @@ def main() -> None:
     )
     print(f"  same file again (all unchanged)          {second:7.2f} s")
     ratio = imported / baseline
-    print(f"  -> import / plain insert = {ratio:.2f}x ({'meets' if ratio <= 2 else 'MISSES'} the target of <= 2x)")
+    print(f"  -> import / plain insert = {ratio:.2f}x ({'meets' if ratio <= 1.5 else 'MISSES'} the target of <= 1.5x)")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

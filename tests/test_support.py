@@ -104,13 +104,15 @@ def test_sessions_of_every_account_filtered(staff, acme, make_account, make_user
     assert ids(state="revoked") == [revoked.session.id]
     assert ids(state="expired") == [expired.session.id]
     assert ids(state="active", account="acme") == [recent.session.id, desktop.session.id]
-    # A session created long ago but used since is active; the scan's lower bound keeps it.
-    assert ids(state="active") == [staff_session, recent.session.id, desktop.session.id, old_but_used.session.id]
+    # A session created long ago but used since is active. Active sessions are listed by expiry,
+    # latest first (the most recently used first), not by creation.
+    assert ids(state="active") == [staff_session, old_but_used.session.id, recent.session.id, desktop.session.id]
     today = NOW.date()
+    # A last-use filter lists the most recently used first.
     assert ids(used_from=str(today - dt.timedelta(days=1))) == [
         staff_session,
-        recent.session.id,
         old_but_used.session.id,
+        recent.session.id,
     ]
     assert ids(used_to=str(today - dt.timedelta(days=2))) == [
         desktop.session.id,
@@ -356,3 +358,82 @@ def test_every_staff_revocation_is_in_the_audit_log_page(staff, acme):
     assert (
         db.session.query(AuditEvent).filter_by(action="session.revoke", actor="helpdesk@phoneco.example").count() == 1
     )
+
+
+def _walk(browse, query: dict[str, str]) -> tuple[list[list[int]], str]:
+    """Every page of a filtered list, following the Next/Older links; and the last page's HTML."""
+    response = browse.get("/support/sessions", query_string=query)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    pages = [_ids(html)]
+    while (link := _link(html, "page-older")) is not None:
+        html = browse.get(link).get_data(as_text=True)
+        pages.append(_ids(html))
+    return pages, html
+
+
+def _used_since(days: int):
+    return dt.datetime.combine((NOW - dt.timedelta(days=days)).date(), dt.time.min)
+
+
+@pytest.mark.parametrize(
+    ("query", "column", "header", "matches"),
+    [
+        ({}, "created_at", "Created", lambda s, now, acme: True),
+        ({"state": "active"}, "expires_at", "Expires", lambda s, now, acme: s.is_live(now)),
+        (
+            {"state": "expired"},
+            "expires_at",
+            "Expires",
+            lambda s, now, acme: s.revoked_at is None and s.expires_at <= now,
+        ),
+        ({"state": "revoked"}, "created_at", "Created", lambda s, now, acme: s.revoked_at is not None),
+        ({"app": "desktop"}, "created_at", "Created", lambda s, now, acme: s.app == "desktop"),
+        (
+            {"used_from": str(_used_since(20).date())},
+            "last_used_at",
+            "Last used",
+            lambda s, now, acme: s.last_used_at >= _used_since(20),
+        ),
+        (
+            {"account": "acme", "state": "expired"},
+            "expires_at",
+            "Expires",
+            lambda s, now, acme: s.account_id == acme and s.revoked_at is None and s.expires_at <= now,
+        ),
+    ],
+)
+def test_every_filter_pages_in_its_order_to_an_exact_last_page(staff, acme, query, column, header, matches):
+    """Each filter's order is the one its header shows; walking Next from the first page visits
+    every matching session once, in that order, and the last page holds exactly the rest with no
+    link further (its Previous link leads back to the page before it)."""
+    apps = ("portal", "desktop", "mobile")
+    for number in range(210):
+        # Creation and last use in different orders, times shared by several sessions (the id
+        # breaks ties; every expired one here expired at the same instant), and every state.
+        _session(
+            acme["admin"] if number % 2 else acme["agent"],
+            app_name=apps[number % 3],
+            created_days_ago=40 - number % 40,
+            used_days_ago=(number * 7) % 30 if number % 40 else None,
+            revoked=number % 3 == 0,
+            expired=number % 5 == 0,
+        )
+    now = utcnow()
+    expected = sorted(
+        (s for s in db.session.query(UserSession) if matches(s, now, acme["account"].id)),
+        key=lambda s: (getattr(s, column), s.id),
+        reverse=True,
+    )
+    assert len(expected) > 50  # two pages at least
+    browse = staff["client"]
+    first = browse.get("/support/sessions", query_string=query).get_data(as_text=True)
+    assert re.search(rf'data-testid="sorted-by">{header} ↓<', first)
+    pages, last_html = _walk(browse, query)
+    assert [i for page in pages for i in page] == [s.id for s in expected]
+    assert all(len(page) == 50 for page in pages[:-1])
+    assert len(pages[-1]) == len(expected) - 50 * (len(pages) - 1) > 0
+    assert _link(last_html, "page-older") is None
+    if len(pages) > 1:
+        back = browse.get(_link(last_html, "page-newer")).get_data(as_text=True)
+        assert _ids(back) == pages[-2]

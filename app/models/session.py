@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BindParameter, ColumnElement, DateTime, ForeignKey, Index, String, Text, and_
+from sqlalchemy import BindParameter, ColumnElement, DateTime, ForeignKey, Index, String, Text, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
@@ -23,6 +23,51 @@ class UserSession(Model):
         Index("ix_sessions_account_id_created_at_id", "account_id", "created_at", "id"),
         #: An IdP's LogoutRequest ends the sessions of one NameID through one connection.
         Index("ix_sessions_connection_id_saml_name_id", "connection_id", "saml_name_id"),
+        # The console's other filters, each read in its own order (see
+        # ``app.services.session_queries.ORDERS``), so that every page, the last one too, is a
+        # bounded seek. Partial indexes: only the rows the filter can show.
+        #: Every session by expiry (the purge's search). With the id, not expires_at alone: a
+        #: PostgreSQL plan that picked a one-column index for the console's lists then had to
+        #: sort every session sharing an expiry (thousands when used in the same second).
+        Index("ix_sessions_expires_at_id", "expires_at", "id"),
+        #: Active (``expires_at > now``) and expired (``<= now``) sessions, latest expiry first.
+        Index(
+            "ix_sessions_unrevoked_expires_at_id",
+            "expires_at",
+            "id",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        #: One account's active or expired sessions, latest expiry first.
+        Index(
+            "ix_sessions_account_unrevoked_expires_at_id",
+            "account_id",
+            "expires_at",
+            "id",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        #: Revoked sessions, newest first.
+        Index(
+            "ix_sessions_revoked_created_at_id",
+            "created_at",
+            "id",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+        #: One app's sessions, newest first.
+        Index("ix_sessions_app_created_at_id", "app", "created_at", "id"),
+        #: Sessions last used in a range of days, most recently used first. The account and
+        #: state columns follow, so that SQLite checks a combined filter (an account, active)
+        #: in the index, not in each of the range's rows (SQLite, 1M sessions: 40-55 -> 2-8 ms).
+        Index(
+            "ix_sessions_last_used_at_id_account_state",
+            "last_used_at",
+            "id",
+            "account_id",
+            "revoked_at",
+            "expires_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,7 +80,7 @@ class UserSession(Model):
     app: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
     #: How the user signed in: the IdP connection (null for a password sign-in).

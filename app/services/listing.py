@@ -1,8 +1,9 @@
 """Shared pieces of every list page: filter errors, keyset cursors and pages, day filters.
 
-Lists are newest first with keyset pagination on ``(created_at, id)``: a page is found by seeking
-the composite index to the cursor, so page 10,000 costs what page 1 costs (OFFSET would read and
-throw away every row before it). Filters come from query strings typed by people, so every value
+Lists are newest first with keyset pagination on ``(created_at, id)`` (or, for a list that is
+better read in another order, another time column and the id): a page is found by seeking the
+composite index to the cursor, so page 10,000 costs what page 1 costs (OFFSET would read and throw
+away every row before it). Filters come from query strings typed by people, so every value
 is checked and a bad one raises ``FilterError`` with a stable code, never a database error.
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import CodedError
@@ -38,13 +39,14 @@ _CURSOR = re.compile(r"(\d{20})\.(\d{1,18})")
 
 @dataclass(frozen=True)
 class Cursor:
-    """A position in a newest-first list: the ``(created_at, id)`` of a row."""
+    """A position in a latest-first list: the ``(time, id)`` of a row, where the time is the column
+    the list is ordered by (``created_at`` unless the list says otherwise)."""
 
-    created_at: dt.datetime
+    at: dt.datetime
     id: int
 
     def encode(self) -> str:
-        return f"{self.created_at:%Y%m%d%H%M%S%f}.{self.id}"
+        return f"{self.at:%Y%m%d%H%M%S%f}.{self.id}"
 
     @classmethod
     def decode(cls, text: str | None) -> Cursor | None:
@@ -70,17 +72,12 @@ class Page(Generic[T]):
 
 
 class Keyed(Protocol):
-    """A row of a newest-first list: it has the two columns of the cursor."""
+    """A row of a latest-first list: it has an id (and the time column the list is ordered by)."""
 
-    created_at: dt.datetime
     id: int
 
 
 K = TypeVar("K", bound=Keyed)
-
-
-def _cursor_of(row: Keyed) -> str:
-    return Cursor(row.created_at, row.id).encode()
 
 
 def keyset_page(
@@ -91,14 +88,25 @@ def keyset_page(
     after: Cursor | None,
     before: Cursor | None,
     limit: int = PAGE_SIZE,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> Page[K]:
     """Run ``query`` (one entity) for the page older than ``after`` (or newer than ``before``),
-    newest first. One row more than the page is read, to know whether another page follows."""
+    latest ``created`` first (any time column: the cursor holds its value and the id). One row
+    more than the page is read, to know whether another page follows.
+
+    Filters given as ``where`` are put after the cursor's condition: when a filter also bounds
+    ``created`` (``expires_at <= now``), SQLite seeks the index with the first bound it reads,
+    and only the cursor's makes a deep page cost what the first one costs.
+    """
     key = tuple_(created, ident)
+
+    def _cursor_of(row: K) -> str:
+        return Cursor(getattr(row, created.key), row.id).encode()
+
     if before is not None:
         newer = list(
             db.session.scalars(
-                query.where(key > tuple_(literal(before.created_at), literal(before.id)))
+                query.where(key > tuple_(literal(before.at), literal(before.id)), *where)
                 .order_by(created.asc(), ident.asc())
                 .limit(limit + 1)
             )
@@ -110,7 +118,8 @@ def keyset_page(
             newer=_cursor_of(rows[0]) if len(newer) > limit else None,
         )
     if after is not None:
-        query = query.where(key < tuple_(literal(after.created_at), literal(after.id)))
+        query = query.where(key < tuple_(literal(after.at), literal(after.id)))
+    query = query.where(*where)
     older = list(db.session.scalars(query.order_by(created.desc(), ident.desc()).limit(limit + 1)))
     rows = older[:limit]
     return Page(

@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.extensions import db
 from app.models import Account, IdpConnection, User, UserSession
@@ -72,11 +73,35 @@ def session_state(session: UserSession, now: dt.datetime) -> str:
 
 
 def _state_clause(state: str, now: dt.datetime) -> ColumnElement[bool]:
+    # Each clause names ``revoked_at IS NULL`` / ``IS NOT NULL`` as the partial indexes' WHERE
+    # does: that is what lets SQLite and PostgreSQL use them.
     if state == "revoked":
         return UserSession.revoked_at.is_not(None)
     if state == "expired":
         return and_(UserSession.revoked_at.is_(None), UserSession.expires_at <= now)
-    return and_(UserSession.revoked_at.is_(None), UserSession.expires_at > now)
+    return UserSession.live_at(now)
+
+
+#: How a list of sessions is ordered, latest first: the column, and what the page says about it.
+#: Without a state or last-use filter, newest first. A last-use filter lists the most recently used
+#: first (the ``(last_used_at, id)`` index reads only the range asked for). Active and expired
+#: sessions are listed by expiry, which slides with each use: latest first is most recently used
+#: first (the partial index on ``(expires_at, id) WHERE revoked_at IS NULL`` holds exactly the
+#: sessions that can be either, split at ``now``). In creation order, a page of active sessions
+#: deep in the list would read every older, long-expired session to find none.
+ORDERS = {
+    "created": "Newest first",
+    "last_used": "Most recently used first",
+    "expires": "Latest expiry first (the most recently used first)",
+}
+
+
+def _order(filters: SessionFilters) -> str:
+    if filters.used_from or filters.used_to:
+        return "last_used"
+    if filters.state in ("active", "expired"):
+        return "expires"
+    return "created"
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -98,39 +123,70 @@ class SessionList:
 
     page: Page[UserSession]
     rows: list[SessionRow] = field(default_factory=list)
+    #: The column the page is ordered by, latest first: a key of ``ORDERS``.
+    order: str = "created"
     #: Why nothing can match (an unknown account or email), shown above the empty list.
     note: str = ""
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """A filtered list before paging: the conditions every listed session meets, and the column
+    to order by (latest first, then the id). ``where`` is None, with a ``note`` why, when nothing
+    can match."""
+
+    where: tuple[ColumnElement[bool], ...] | None
+    column: InstrumentedAttribute[dt.datetime]
+    order: str
+    note: str = ""
+
+    def select(self) -> Select[tuple[UserSession]]:
+        """Every matching session, unordered (for counts and checks)."""
+        return select(UserSession).where(*(self.where or ()))
+
+
+def session_query(filters: SessionFilters, now: dt.datetime) -> SessionQuery:
+    """The sessions matching ``filters`` at ``now``, and the order ``_order`` picks for them."""
+    order = _order(filters)
+    column = {
+        "created": UserSession.created_at,
+        "last_used": UserSession.last_used_at,
+        "expires": UserSession.expires_at,
+    }[order]
+    where: list[ColumnElement[bool]] = []
+    if filters.account:
+        account_id = account_id_for_slug(filters.account)
+        if account_id is None:
+            return SessionQuery(None, column, order, note=f"There is no account “{filters.account}”.")
+        where.append(UserSession.account_id == account_id)
+    if filters.email:
+        user_id = db.session.scalar(select(User.id).where(User.email == filters.email))
+        if user_id is None:
+            return SessionQuery(None, column, order, note=f"No user has the email {filters.email}.")
+        where.append(UserSession.user_id == user_id)
+    if filters.app:
+        where.append(UserSession.app == filters.app)
+    if filters.state:
+        where.append(_state_clause(filters.state, now))
+    if filters.used_from:
+        where.append(UserSession.last_used_at >= start_of(filters.used_from))
+    if filters.used_to:
+        where.append(UserSession.last_used_at < start_of(filters.used_to + dt.timedelta(days=1)))
+    return SessionQuery(tuple(where), column, order)
 
 
 def list_sessions(
     filters: SessionFilters, *, after: Cursor | None = None, before: Cursor | None = None, limit: int = PAGE_SIZE
 ) -> SessionList:
-    """Sessions of every account matching ``filters``, newest first, one page."""
+    """Sessions of every account matching ``filters``, one page, in the order ``_order`` picks."""
     now = utcnow()
-    query = select(UserSession)
-    if filters.account:
-        account_id = account_id_for_slug(filters.account)
-        if account_id is None:
-            return SessionList(Page([]), note=f"There is no account “{filters.account}”.")
-        query = query.where(UserSession.account_id == account_id)
-    if filters.email:
-        user_id = db.session.scalar(select(User.id).where(User.email == filters.email))
-        if user_id is None:
-            return SessionList(Page([]), note=f"No user has the email {filters.email}.")
-        query = query.where(UserSession.user_id == user_id)
-    if filters.app:
-        query = query.where(UserSession.app == filters.app)
-    if filters.state:
-        query = query.where(_state_clause(filters.state, now))
-    if filters.used_from:
-        query = query.where(UserSession.last_used_at >= start_of(filters.used_from))
-    if filters.used_to:
-        end = start_of(filters.used_to + dt.timedelta(days=1))
-        # A session is created before it is last used: the second bound lets the index skip
-        # straight to the right place instead of reading every newer session.
-        query = query.where(UserSession.last_used_at < end, UserSession.created_at < end)
-    page = keyset_page(query, UserSession.created_at, UserSession.id, after=after, before=before, limit=limit)
-    return SessionList(page, rows=_session_rows(page.rows, now))
+    found = session_query(filters, now)
+    if found.where is None:
+        return SessionList(Page([]), order=found.order, note=found.note)
+    page = keyset_page(
+        select(UserSession), found.column, UserSession.id, after=after, before=before, limit=limit, where=found.where
+    )
+    return SessionList(page, rows=_session_rows(page.rows, now), order=found.order)
 
 
 def _session_rows(sessions: list[UserSession], now: dt.datetime) -> list[SessionRow]:

@@ -43,7 +43,9 @@ def normalise_email(raw: str) -> str:
     a crafted IdP address match someone else's; non-ASCII characters are left exactly as they are,
     so they never equal an ASCII address.
     """
-    return raw.strip().translate(_ASCII_LOWER)
+    text = raw.strip()
+    # For ASCII text ``lower`` changes exactly A-Z, and is several times faster (CSV imports).
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 #: RFC 5322 dot-atom of ASCII characters: a local part that email-validator accepts as it is.

@@ -18,7 +18,7 @@ from app.services.account_directory import list_accounts
 from app.services.audit_log import AuditFilters, list_audit_events
 from app.services.certificate_alerts import certificate_alerts
 from app.services.listing import Cursor, FilterError
-from app.services.session_queries import SessionFilters, list_sessions, session_detail
+from app.services.session_queries import ORDERS, SessionFilters, list_sessions, session_detail
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.views.access import role_required
 from app.views.forms import Form
@@ -52,14 +52,17 @@ def index() -> Response:
 @bp.get("/sessions")
 @role_required(STAFF_ROLE)
 def sessions() -> str | tuple[str, int]:
-    """Sessions of every account, newest first, filtered by account, email, app, state, last use."""
+    """Sessions of every account, filtered by account, email, app, state, last use; newest first,
+    or in the order the filter reads best (``session_queries.ORDERS``), shown in the table."""
     try:
         filters = SessionFilters.parse(request.args)
         after, before = _cursors()
         result = list_sessions(filters, after=after, before=before)
     except FilterError as err:
         return render_template("support/sessions.html", filters=None, result=None, error=err, args=request.args), 400
-    return render_template("support/sessions.html", filters=filters, result=result, error=None, args=request.args)
+    return render_template(
+        "support/sessions.html", filters=filters, result=result, error=None, args=request.args, orders=ORDERS
+    )
 
 
 @bp.get("/sessions/<id:session_id>")
