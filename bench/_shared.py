@@ -134,3 +134,35 @@ def median_ms(samples: list[float]) -> float:
 
 def csv_bytes(rows: Iterable[str]) -> io.BytesIO:
     return io.BytesIO("".join(rows).encode())
+
+
+def load_accounts_and_users(accounts: int, users: int) -> None:
+    """``accounts`` accounts and ``users`` active users spread over them (user n in account
+    n % accounts + 1, email ``user{n}@acct{account}.example``), loaded in bulk."""
+    from app.models import Account, User
+    from app.models.user import ACTIVE
+    from app.timeutil import utcnow
+
+    now = utcnow()
+    bulk_load(
+        Account.__table__,
+        ("id", "slug", "name", "sso_required", "created_at"),
+        ((n, f"acct{n}", f"Account {n}", False, now) for n in range(1, accounts + 1)),
+    )
+    bulk_load(
+        User.__table__,
+        ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
+        (
+            (
+                n,
+                n % accounts + 1,
+                f"user{n}@acct{n % accounts + 1}.example",
+                f"User {n}",
+                "admin,agent",
+                ACTIVE,
+                now,
+                now,
+            )
+            for n in range(1, users + 1)
+        ),
+    )

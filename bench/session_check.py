@@ -16,11 +16,18 @@ import argparse
 import datetime as dt
 import tempfile
 
-from _shared import analyze, build_app, bulk_load, database_label, median_ms, timed  # first: sys.path
+from _shared import (  # first: sys.path
+    analyze,
+    build_app,
+    bulk_load,
+    database_label,
+    load_accounts_and_users,
+    median_ms,
+    timed,
+)
 
 from app.extensions import db
 from app.models import Account, User, UserSession
-from app.models.user import ACTIVE
 from app.sessions import create_session, find_live_app_session, find_live_session, hash_token
 from app.timeutil import utcnow
 
@@ -35,28 +42,7 @@ def populate(sessions: int) -> tuple[str, str]:
     db.session.execute(Account.__table__.delete())
     db.session.commit()
     now = utcnow()
-    bulk_load(
-        Account.__table__,
-        ("id", "slug", "name", "sso_required", "created_at"),
-        ((n, f"acct{n}", f"Account {n}", False, now) for n in range(1, ACCOUNTS + 1)),
-    )
-    bulk_load(
-        User.__table__,
-        ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
-        (
-            (
-                n,
-                n % ACCOUNTS + 1,
-                f"user{n}@acct{n % ACCOUNTS + 1}.example",
-                f"User {n}",
-                "admin,agent",
-                ACTIVE,
-                now,
-                now,
-            )
-            for n in range(1, USERS + 1)
-        ),
-    )
+    load_accounts_and_users(ACCOUNTS, USERS)
     apps = ("portal", "desktop", "mobile")
     bulk_load(
         UserSession.__table__,

@@ -25,12 +25,11 @@ import random
 import tempfile
 import time
 
-from _shared import BASE_URL, analyze, build_app, bulk_load, database_label, median_ms, timed
+from _shared import BASE_URL, analyze, build_app, bulk_load, database_label, load_accounts_and_users, median_ms, timed
 from sqlalchemy import Select, func, select, tuple_
 
 from app.extensions import db
-from app.models import Account, AuditEvent, User, UserSession
-from app.models.user import ACTIVE
+from app.models import AuditEvent, User, UserSession
 from app.services.listing import PAGE_SIZE, Cursor, account_id_for_slug, keyset_page, start_of
 from app.services.session_queries import SessionFilters, session_query
 from app.sessions import create_session
@@ -44,29 +43,7 @@ APPS = ("portal", "portal", "desktop", "desktop", "mobile")
 def populate(sessions: int, audit_events: int) -> None:
     now = utcnow()
     rng = random.Random(4)
-    bulk_load(
-        Account.__table__,
-        ("id", "slug", "name", "sso_required", "created_at"),
-        ((n, f"acct{n}", f"Account {n}", False, now) for n in range(1, ACCOUNTS + 1)),
-    )
-    users = User.__table__
-    bulk_load(
-        users,
-        ("id", "account_id", "email", "name", "roles", "status", "created_at", "updated_at"),
-        (
-            (
-                n,
-                n % ACCOUNTS + 1,
-                f"user{n}@acct{n % ACCOUNTS + 1}.example",
-                f"User {n}",
-                "admin,agent",
-                ACTIVE,
-                now,
-                now,
-            )
-            for n in range(1, USERS + 1)
-        ),
-    )
+    load_accounts_and_users(ACCOUNTS, USERS)
     year = 365 * 86400
 
     def rows():
