@@ -340,7 +340,7 @@ def run(app, idp: TestIdP, fixture: Fixture, workers: int, args: argparse.Namesp
         # Warm-up: every worker imports lazily, opens its pool, fills its caches.
         for requests, status in ((me, 200), (anonymous, 401), (healthz, 200)):
             load(port, "warm-up", requests[:200], status, threads, args.seconds)
-        load(port, "warm-up", acs_posts[:20], 302, threads, args.seconds)
+        load(port, "warm-up", acs_posts[:20], 303, threads, args.seconds)
         loadavg_before = os.getloadavg()[0]
         results = [
             measured(process.pid, port, label, requests, status, threads, args.seconds)
@@ -348,7 +348,7 @@ def run(app, idp: TestIdP, fixture: Fixture, workers: int, args: argparse.Namesp
                 ("GET /api/v1/me, bearer token", me, 200),
                 ("baseline: GET /api/v1/me, no token (401)", anonymous, 401),
                 ("baseline: GET /healthz", healthz, 200),
-                ("POST /saml/<id>/acs, full sign-in", acs_posts[20:], 302),
+                ("POST /saml/<id>/acs, full sign-in", acs_posts[20:], 303),
             )
         ]
         loadavg = os.getloadavg()[0]
