@@ -32,6 +32,21 @@ def _request_actor() -> tuple[int | None, str | None, str | None]:
     return user.id, user.email, ip
 
 
+def _storable(value: Any) -> Any:
+    """``value`` with NUL characters replaced (U+FFFD), in strings nested in dicts and lists too.
+
+    Refusals quote what a stranger sent; PostgreSQL cannot store NUL in text or JSON, and the
+    record of a refusal must never fail because of what was refused.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 def record(
     action: str,
     *,
@@ -45,6 +60,7 @@ def record(
 ) -> AuditEvent:
     """Add an audit event to the current transaction and return it."""
     actor_id, actor_name, ip = _request_actor()
+    subject_email, details = _storable(subject_email), _storable(details or {})
     event = AuditEvent(
         action=action,
         outcome=outcome,
@@ -55,7 +71,7 @@ def record(
         subject_email=subject_email,
         connection_id=connection_id,
         ip=ip,
-        details=details or {},
+        details=details,
     )
     db.session.add(event)
     metrics.audit_recorded(action, outcome, error_code, connection_id, db.session())

@@ -43,7 +43,9 @@ def normalise_email(raw: str) -> str:
     a crafted IdP address match someone else's; non-ASCII characters are left exactly as they are,
     so they never equal an ASCII address.
     """
-    text = raw.strip()
+    # NUL can be in no address, and PostgreSQL cannot store or even compare it: it becomes U+FFFD,
+    # which matches nobody either.
+    text = raw.strip().replace("\x00", "\ufffd")
     # For ASCII text ``lower`` changes exactly A-Z, and is several times faster (CSV imports).
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
@@ -82,6 +84,8 @@ def check_email(raw: str) -> str:
     message, goes through email-validator itself.
     """
     email = normalise_email(raw)
+    if "\ufffd" in email or _CONTROL_CHARACTERS.search(email):
+        raise UserError("EMAIL_INVALID", f"{email!r} is not a valid email address: it contains control characters")
     local, _at, domain = email.rpartition("@")
     if (
         len(email) <= EMAIL_MAX_LENGTH

@@ -1,0 +1,31 @@
+"""PostgreSQL cannot store or compare NUL in text: input carrying one is refused or answered like
+any other unusable value, never with a 500 (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.services.scim_tokens import create_token
+from tests.helpers.web import csrf_from
+
+NUL_EMAIL = "a\x00b@acme.example"
+
+
+def test_password_form_and_sso_start_with_a_nul_email(client, acme):
+    csrf = csrf_from(client)
+    response = client.post("/login/password", data={"email": NUL_EMAIL, "password": "x", "csrf_token": csrf})
+    assert response.status_code in (302, 400, 401, 429)  # 302: back to the form, which says why
+    response = client.post("/sso/start", data={"email": NUL_EMAIL, "csrf_token": csrf})
+    assert 400 <= response.status_code < 500
+
+
+def test_scim_filter_and_body_with_a_nul(client, acme):
+    token = create_token(acme["account"], name="nul", actor="test").token
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    response = client.get(
+        "/scim/v2/Users", query_string={"filter": 'userName eq "a\x00b@acme.example"'}, headers=headers
+    )
+    assert 200 <= response.status_code < 500
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": NUL_EMAIL, "active": True}
+    response = client.post("/scim/v2/Users", json=body, headers=headers)
+    assert 400 <= response.status_code < 500
