@@ -166,3 +166,25 @@ def load_accounts_and_users(accounts: int, users: int) -> None:
             for n in range(1, users + 1)
         ),
     )
+
+
+def enabled_okta_connection(idp: Any, email: str) -> tuple[Any, Any]:
+    """An account "acme" with an admin ``email`` and an enabled Okta connection trusting ``idp``
+    (a ``tests.saml_idp.TestIdP``); return (user, connection). The caller commits."""
+    from app.models import Account
+    from app.models.idp_connection import ENABLED
+    from app.saml import certificate_info
+    from app.services.connections import add_certificates, create_connection
+    from app.services.users import create_user
+
+    account = Account(slug="acme", name="Acme")
+    db.session.add(account)
+    db.session.flush()
+    user = create_user(account, email, roles=["admin"])
+    connection = create_connection(account, "okta")
+    connection.idp_entity_id = idp.entity_id
+    connection.idp_sso_url = "https://idp.example.test/sso"
+    add_certificates(connection, [certificate_info(idp.cert_pem)])
+    connection.status = ENABLED
+    db.session.flush()
+    return user, connection

@@ -18,18 +18,14 @@ import tempfile
 import time
 from urllib.parse import urlencode
 
-from _shared import BASE_URL, build_app, median_ms  # first: puts the repository on sys.path
+from _shared import BASE_URL, build_app, enabled_okta_connection, median_ms  # first: puts the repository on sys.path
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from app.extensions import db
-from app.models import Account, PendingRequest
-from app.models.idp_connection import ENABLED
-from app.saml.certs import certificate_info
+from app.models import PendingRequest
 from app.saml.core import binding_hash, saml_settings
 from app.saml.urls import request_data_for, sp_values
-from app.services.connections import add_certificates, create_connection
-from app.services.users import create_user
 from app.sessions import create_session, find_live_app_session, find_live_session
 from app.timeutil import utcnow
 from tests.saml_idp import TestIdP
@@ -43,15 +39,7 @@ EMAIL = "bench@acme.example"
 
 def bench_acs(app, idp: TestIdP, count: int) -> None:
     with app.app_context():
-        account = Account(slug="acme", name="Acme")
-        db.session.add(account)
-        db.session.flush()
-        create_user(account, EMAIL, roles=["admin"])
-        connection = create_connection(account, "okta")
-        connection.idp_entity_id = idp.entity_id
-        connection.idp_sso_url = "https://idp.example.test/sso"
-        add_certificates(connection, [certificate_info(idp.cert_pem)])
-        connection.status = ENABLED
+        _user, connection = enabled_okta_connection(idp, EMAIL)
         db.session.commit()
         sp = sp_values(connection).as_dict()
         now = utcnow()

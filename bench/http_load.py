@@ -36,19 +36,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from _shared import BASE_URL, build_app, database_label  # first: puts the repository on sys.path
+from _shared import (  # first: puts the repository on sys.path
+    BASE_URL,
+    build_app,
+    database_label,
+    enabled_okta_connection,
+)
 from cryptography.fernet import Fernet
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from app.extensions import db
-from app.models import Account, PendingRequest
-from app.models.idp_connection import ENABLED
-from app.saml.certs import certificate_info
+from app.models import PendingRequest
 from app.saml.core import binding_hash, saml_settings
 from app.saml.urls import request_data_for, sp_values
-from app.services.connections import add_certificates, create_connection
-from app.services.users import create_user
 from app.sessions import create_session
 from app.timeutil import utcnow
 from config import DEV_SP_KEY_ENCRYPTION_KEY
@@ -234,16 +235,7 @@ class Fixture:
 
 def seed(app, idp: TestIdP) -> Fixture:
     with app.app_context():
-        account = Account(slug="acme", name="Acme")
-        db.session.add(account)
-        db.session.flush()
-        user = create_user(account, EMAIL, roles=["admin"])
-        connection = create_connection(account, "okta")
-        connection.idp_entity_id = idp.entity_id
-        connection.idp_sso_url = "https://idp.example.test/sso"
-        add_certificates(connection, [certificate_info(idp.cert_pem)])
-        connection.status = ENABLED
-        db.session.flush()
+        user, connection = enabled_okta_connection(idp, EMAIL)
         token = create_session(user, app_name="desktop", ip=None, user_agent=None).token
         db.session.commit()
         return Fixture(connection.id, token, sp_values(connection).as_dict())

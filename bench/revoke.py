@@ -109,7 +109,7 @@ def main() -> None:
                 db.session.commit()
 
             def revoke_all() -> None:
-                assert revoke_sessions_for_user(user_id, "bench") == args.sessions
+                assert revoke_sessions_for_user(db.session.get(User, user_id), "bench") == args.sessions
                 db.session.commit()
 
             def revoke_one() -> None:
