@@ -42,6 +42,7 @@ def _placeholders(text: str) -> set[str]:
 def _texts(plugin: type[IdpPlugin]) -> list[str]:
     """Every text of a plugin that gets placeholders filled."""
     texts = [text for step in plugin.setup_steps for text in (step.title, step.body)]
+    texts += [file.content for step in plugin.setup_steps for file in step.files]
     options = [plugin.single_logout_help.body, plugin.encryption_help.body, plugin.signed_requests_help.body]
     return texts + list(plugin.hints.values()) + options
 
@@ -91,6 +92,7 @@ class TestPluginContract:
                 step.body,
                 *(v.label for v in step.values),
                 *(v.value for v in step.values),
+                *(f.content for f in step.files),
             ):
                 assert "{" not in text and "}" not in text, f"{plugin.key}: unfilled text {text!r}"
             assert all(value.value for value in step.values)
@@ -241,7 +243,10 @@ def test_entra_audience_hint_explains_spn() -> None:
 
 def test_salesforce_covers_both_paths_and_sends_the_email() -> None:
     salesforce = get_plugin("salesforce")
-    text = " ".join(f"{step.title} {step.body}" for step in render_walkthrough(salesforce, SAMPLE_VALUES))
+    text = " ".join(
+        " ".join([step.title, step.body, *(value.value for value in step.values), *(f.content for f in step.files)])
+        for step in render_walkthrough(salesforce, SAMPLE_VALUES)
+    )
     assert "external client app" in text
     assert "connected app" in text
     assert "sf project deploy start" in text
