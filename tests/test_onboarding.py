@@ -78,7 +78,7 @@ def test_checklist_follows_the_connection_from_none_to_enabled_and_sso_required(
     assert _item(page, "sso-required").get("data-state") == WAITING
     assert _state_words(_item(page, "sso-required")) == "Not yet"
     assert _item(page, "certificates").get("data-state") == WAITING
-    assert not page.xpath('//*[@data-testid="demo-idp"]')  # not in testing settings
+    assert not page.xpath('//*[@data-testid="demo-idp"]')  # not outside development
 
     # Draft: the admin chose Okta; the next step is its walkthrough.
     response = client.post(
@@ -92,6 +92,10 @@ def test_checklist_follows_the_connection_from_none_to_enabled_and_sso_required(
     assert _next_link(connect) == (
         f"/setup/connections/{connection.id}/walkthrough",
         "Next: follow the Okta setup steps",
+    )
+
+    assert 'data-testid="demo-idp"' not in client.get(f"/setup/connections/{connection.id}/import").get_data(
+        as_text=True
     )
 
     # The IdP side is in: next, a test sign-in.
@@ -239,7 +243,7 @@ def test_a_person_who_is_not_an_admin_sees_apps_and_sessions_not_the_checklist(c
     assert not page.xpath('//*[@data-testid="checklist"]')
     assert page.xpath('//*[@data-testid="roles"]')[0].text_content() == "support"
     assert [span.get("data-app") for span in page.xpath('//*[@data-testid="apps"]/span')] == ["portal"]
-    assert "in 2 places" in page.xpath('//*[@data-testid="session-count"]')[0].text_content()
+    assert "You have 2 active sessions" in page.xpath('//*[@data-testid="session-count"]')[0].text_content()
     assert page.xpath('//a[@data-testid="my-sessions-link"]')[0].get("href") == "/me/sessions"
     assert page.xpath('//a[@data-testid="support-console-link"]')[0].get("href") == "/support/sessions"
 
@@ -251,7 +255,7 @@ def test_an_admin_sees_their_apps_and_sessions_and_no_support_link(client, acme_
         "Desktop app",
         "Mobile app",
     ]
-    assert "in 1 place " in page.xpath('//*[@data-testid="session-count"]')[0].text_content()
+    assert "You have 1 active session:" in page.xpath('//*[@data-testid="session-count"]')[0].text_content()
     assert not page.xpath('//*[@data-testid="support-console-link"]')
 
 
@@ -293,7 +297,15 @@ def test_development_offers_the_demo_idp_until_the_idp_side_is_in(development_ap
         assert button.get("data-copy") == "#" + field.get("id")
         assert client.get("/demo-idp/metadata").status_code == 200  # the URL it offers works
 
-        # Once a connection is enabled, the offer is gone.
+        # The wizard's import page offers it too, beside the metadata URL field.
+        draft = create_connection(account, "generic", name="Trying it")
+        db.session.commit()
+        import_page = lxml.html.fromstring(client.get(f"/setup/connections/{draft.id}/import").get_data(as_text=True))
+        [offer] = import_page.xpath('//*[@data-testid="method-url"]//*[@data-testid="demo-idp"]')
+        assert offer.xpath(".//input")[0].get("value") == "https://localhost/demo-idp/metadata"
+        assert _home(client).xpath('//*[@data-testid="demo-idp"]')  # draft, IdP side still missing
+
+        # Once a connection is enabled, the offer is gone from the home page.
         create_connection(account, "generic", name="Real IdP").status = ENABLED
         db.session.commit()
         assert not _home(client).xpath('//*[@data-testid="demo-idp"]')

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -224,7 +224,12 @@ def person_summary(user: User) -> PersonSummary:
     )
 
 
-def offers_demo_idp() -> bool:
-    """Whether to offer the built-in demo IdP to connect to: development settings with it on only,
-    never where a customer could mistake it for a real identity provider."""
-    return current_app.config.get("ENV_NAME") == "development" and bool(current_app.config.get("DEMO_IDP"))
+def demo_idp_metadata_url() -> str | None:
+    """The built-in demo IdP's metadata URL to offer an admin connecting an IdP, or None.
+
+    Only under development settings with the demo IdP on: never where a customer could mistake it
+    for a real identity provider. Built on ``BASE_URL``, the one address sign-ins work on.
+    """
+    if current_app.config.get("ENV_NAME") != "development" or not current_app.config.get("DEMO_IDP"):
+        return None
+    return current_app.config["BASE_URL"] + url_for("demo_idp.metadata")

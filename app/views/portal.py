@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, render_template
 from flask_login import current_user
 
 from app.services.certificate_alerts import certificate_alerts
-from app.services.onboarding import EXPIRY_WARNING_DAYS, admin_checklist, offers_demo_idp, person_summary
+from app.services.onboarding import EXPIRY_WARNING_DAYS, admin_checklist, demo_idp_metadata_url, person_summary
 from app.sessions.web import current_session
 from app.views.access import app_access_required
 from app.views.forms import LogoutForm
@@ -19,9 +19,6 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 def home() -> str:
     """An admin's setup checklist for their account; everyone's apps and sessions."""
     is_admin = "admin" in current_user.role_list
-    demo_metadata_url = (
-        current_app.config["BASE_URL"] + url_for("demo_idp.metadata") if is_admin and offers_demo_idp() else None
-    )
     return render_template(
         "portal/home.html",
         user=current_user,
@@ -30,6 +27,6 @@ def home() -> str:
         cert_alerts=certificate_alerts(current_user.account) if is_admin else [],
         checklist=admin_checklist(current_user.account) if is_admin else None,
         person=person_summary(current_user),
-        demo_metadata_url=demo_metadata_url,
+        demo_metadata_url=demo_idp_metadata_url() if is_admin else None,
         expiry_warning_days=EXPIRY_WARNING_DAYS,
     )

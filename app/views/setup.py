@@ -62,6 +62,7 @@ from app.services.connections import (
     update_connection_options,
     update_connection_settings,
 )
+from app.services.onboarding import demo_idp_metadata_url
 from app.services.setup_wizard import (
     ReadOnlyAccessError,
     accounts_for_staff,
@@ -350,6 +351,7 @@ def _render_import(
         open_method=open_method,
         error=error,
         max_kb=MAX_METADATA_BYTES // 1024,
+        demo_metadata_url=demo_idp_metadata_url(),
     )
 
 
