@@ -24,7 +24,14 @@ from app.errors import ERROR_CODES
 from app.extensions import db
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
-from app.idp_plugins.render import render_hint, render_option_help, render_walkthrough
+from app.idp_plugins.render import (
+    find_path,
+    render_hint,
+    render_option_help,
+    render_setup_file,
+    render_walkthrough,
+    steps_on_path,
+)
 from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
@@ -55,6 +62,7 @@ from app.services.connections import (
     update_connection_options,
     update_connection_settings,
 )
+from app.services.onboarding import demo_idp_metadata_url
 from app.services.setup_wizard import (
     ReadOnlyAccessError,
     accounts_for_staff,
@@ -265,18 +273,38 @@ def connection(connection_id: int) -> tuple[str, int]:
 @bp.get("/connections/<id:connection_id>/walkthrough")
 @role_required(*MANAGER_ROLES)
 def walkthrough(connection_id: int) -> tuple[str, int]:
-    """Step 2: the provider's own screens, in order, with this connection's values to copy."""
+    """Step 2: the provider's own screens, in order, with this connection's values to copy.
+
+    A provider with several setup paths (Salesforce) asks which one the admin takes; the choice
+    travels in the address (``?path=``), so it works without JavaScript and can be bookmarked.
+    """
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
     values = walkthrough_values(connection)
-    steps = render_walkthrough(plugin, values)
-    # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
-    fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
+    chosen = find_path(plugin, request.args.get("path"))
     return _render_connection_page(
         "setup/walkthrough.html",
         connection,
-        steps=list(zip(steps, fixed, strict=True)),
+        steps=steps_on_path(render_walkthrough(plugin, values), chosen),
+        paths=plugin.setup_paths,
+        chosen_path=chosen,
         options=render_option_help(plugin, values),
+    )
+
+
+@bp.get("/connections/<id:connection_id>/walkthrough/files/<name>")
+@role_required(*MANAGER_ROLES)
+def walkthrough_file(connection_id: int, name: str) -> Response:
+    """One of the walkthrough's files (Salesforce's metadata XML) with this connection's values, as
+    a download: the admin saves it into their project instead of copying it by hand."""
+    connection = _connection_or_404(connection_id)
+    file = render_setup_file(get_plugin(connection.plugin_key), walkthrough_values(connection), name)
+    if file is None:
+        abort(404)
+    return Response(
+        file.content,
+        content_type=f"{file.media_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{file.name}"'},
     )
 
 
@@ -323,6 +351,7 @@ def _render_import(
         open_method=open_method,
         error=error,
         max_kb=MAX_METADATA_BYTES // 1024,
+        demo_metadata_url=demo_idp_metadata_url(),
     )
 
 
