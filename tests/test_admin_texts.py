@@ -277,6 +277,20 @@ def test_diagnostics_explain_each_refused_sign_in(client, csrf_token, demo, idp,
     _no_ids(page, connection)
 
 
+def test_review_page_names_the_connection_and_account(client, csrf_token, demo, idp):
+    connection = demo["connection"]
+    connection.status = ENABLED
+    db.session.commit()
+    response = client.post(
+        f"/setup/connections/{connection.id}/import/paste",
+        data={"csrf_token": csrf_token(), "metadata_xml": idp_metadata(idp.cert_pem).decode()},
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200
+    assert "Okta is enabled: the change applies to the next sign-in of Demo Company's users." in page
+    _no_ids(page, connection)
+
+
 def _fresh(connection: IdpConnection) -> IdpConnection:
     db.session.expire_all()
     return db.session.get(IdpConnection, connection.id)
