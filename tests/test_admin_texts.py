@@ -27,7 +27,7 @@ from app.services.connections import enable_connection
 from tests.conftest import BASE_URL
 from tests.helpers.audit import audit_events
 from tests.helpers.metadata import idp_metadata, make_cert
-from tests.helpers.signin import post_acs, start_test_sign_in
+from tests.helpers.signin import post_acs, sso_response, start_test_sign_in
 from tests.helpers.web import FreshRequestClient, log_in
 from tests.saml_idp import TestIdP, authn_request_from_location
 
@@ -275,6 +275,20 @@ def test_diagnostics_explain_each_refused_sign_in(client, csrf_token, demo, idp,
     assert f'href="/admin/users/{demo["agent"].id}" data-testid="attempt-action"' in rows
     assert '<td data-label="Outcome">' in rows
     _no_ids(page, connection)
+
+
+def test_diagnostics_show_who_signed_a_refused_sign_in(client, demo, sign_in):
+    connection = demo["connection"]
+    connection.status = ENABLED
+    db.session.commit()
+    stranger = TestIdP.create()
+    assert sso_response(client, stranger, connection, "admin@demo.example").status_code == 400
+    log_in(client, demo["admin"])
+    page = html.unescape(client.get(f"/setup/connections/{connection.id}/").get_data(as_text=True))
+    signer = re.search(r'data-testid="attempt-signer">(.*?)</small>', page, re.S)
+    assert signer, page[page.index('data-testid="diagnostics"') :][:2000]
+    assert certificate_info(stranger.cert_pem).fingerprint_sha256 in signer.group(1)
+    assert "which is not one of the certificates above" in signer.group(1)
 
 
 def test_review_page_names_the_connection_and_account(client, csrf_token, demo, idp):
