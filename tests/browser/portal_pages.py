@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from app.demo_idp.setup import demo_idp_entity_id, demo_idp_key_pair, ensure_demo
@@ -22,7 +24,6 @@ from app.models import User, UserSession
 from app.saml.certs import certificate_info
 from app.services.connections import add_certificates, create_connection
 from app.services.users import create_user
-from tests.conftest import LiveServer
 from tests.helpers.browser import demo_sign_in
 
 ADMIN = "alice@demo.example"
@@ -30,6 +31,13 @@ SUPPORT = "sam@demo.example"
 PLUGIN_KEYS = tuple(plugin.key for plugin in PLUGINS)
 CSV_PREVIEW = "email,name,roles\nnew.person@demo.example,New Person,agent\nalice@demo.example,Alice Renamed,admin\n"
 CSV_REFUSED = "email,name,roles\nnot-an-address,Nobody,agent\n"
+
+
+class Server(Protocol):
+    """The portal served over HTTP (the tests' ``live_server``, or scripts/screenshots.py's)."""
+
+    url: str
+    app: Flask
 
 
 @dataclass
@@ -139,7 +147,7 @@ def _wizard_pages(key: str) -> list[PortalPage]:
         PortalPage(f"wizard-{key}-3-import", ADMIN, goto(lambda w: f"/setup/connections/{w.draft[key]}/import")),
         PortalPage(f"wizard-{key}-3-review", ADMIN, _review(key), main),
         PortalPage(f"wizard-{key}-4-test", ADMIN, goto(lambda w: f"/setup/connections/{w.imported[key]}/test")),
-        PortalPage(f"wizard-{key}-5-overview", ADMIN, goto(lambda w: f"/setup/connections/{w.imported[key]}/")),
+        PortalPage(f"wizard-{key}-5-overview", ADMIN, goto(lambda w: f"/setup/connections/{w.imported[key]}/"), main),
     ]
 
 
@@ -187,7 +195,7 @@ def _test_sign_in(tab, world: World, connection_id: int, email: str) -> str:
     return tab.url.removeprefix(world.url)
 
 
-def build_world(live_server: LiveServer, browser, **context_options: object) -> World:
+def build_world(live_server: Server, browser, **context_options: object) -> World:
     """Create the data, sign Alice (admin) and Sam (support) in, and run two test sign-ins."""
     with live_server.app.app_context():
         demo = ensure_demo()
@@ -231,7 +239,7 @@ def build_world(live_server: LiveServer, browser, **context_options: object) -> 
     return world
 
 
-def close_world(world: World, live_server: LiveServer) -> None:
+def close_world(world: World, live_server: Server) -> None:
     """Close the browsers and empty the tables the world filled (the suite's usual clean slate)."""
     for tab in world.tabs.values():
         tab.context.close()
@@ -246,7 +254,7 @@ def world_fixture(**context_options: object):
     """A module-scoped ``world`` fixture (one server, one browser, the data built once)."""
 
     @pytest.fixture(scope="module")
-    def world(live_server: LiveServer, browser) -> Iterator[World]:
+    def world(live_server: Server, browser) -> Iterator[World]:
         built = build_world(live_server, browser, **context_options)
         yield built
         close_world(built, live_server)
