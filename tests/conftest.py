@@ -33,6 +33,7 @@ from app.services import connections as connections_service
 from app.services.connections import add_certificates, create_connection
 from app.services.users import create_user
 from config import TestingConfig, database_url
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.signin import sso_response
 from tests.helpers.web import FreshRequestClient, another_browser, csrf_from
 from tests.saml_idp import IDP_SSO_URL, TestIdP
@@ -207,16 +208,6 @@ def sign_in(client: FlaskClient, idp: TestIdP) -> Callable[..., object]:
 
 
 # --- browser tests: a real server in a thread, Debian's chromium driven by Playwright --------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -32,6 +32,17 @@ def index() -> Response:
     if current_user.is_authenticated:
         return redirect(url_for("portal.home"))
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links: answer with the SVG icon, not a 404."""
+    # Read whole (it is tiny) rather than streamed, so that no file handle outlives the request.
+    with current_app.open_resource("static/favicon.svg") as icon:
+        response = Response(icon.read(), mimetype="image/svg+xml")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.get("/login")

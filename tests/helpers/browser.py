@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: Debian's chromium (``make browser`` installs it); no browser is ever downloaded.
+CHROMIUM = "/usr/bin/chromium"
+#: Flags for a headless run in a container or CI (no sandbox, no GPU, no background traffic).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
