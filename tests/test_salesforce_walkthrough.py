@@ -39,7 +39,7 @@ def _walkthrough(client, connection, path: str | None = None) -> lxml.html.HtmlE
 
 
 def _step_titles(page) -> list[str]:
-    return [h3.text_content().split(": ", 1)[1] for h3 in page.xpath('//*[@data-testid="step"]/header/h3')]
+    return [h2.text_content().split(": ", 1)[1] for h2 in page.xpath('//*[@data-testid="step"]/header/h2')]
 
 
 def test_without_a_choice_the_page_asks_and_shows_no_path_steps(client, sf):
