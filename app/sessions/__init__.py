@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, CursorResult, DateTime, Select, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, DateTime, Row, Select, and_, bindparam, select, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -48,7 +48,7 @@ def _lifetime() -> dt.timedelta:
 
 
 def create_session(
-    user: User,
+    user: User | Row[Any],
     *,
     app_name: str,
     ip: str | None,
@@ -57,7 +57,8 @@ def create_session(
     name_id: str | None = None,
     session_index: str | None = None,
 ) -> NewSession:
-    """Start a session for ``user`` with a fresh random token. The caller commits."""
+    """Start a session for ``user`` (a ``User``, or a row with its ``id`` and ``account_id``)
+    with a fresh random token. The caller commits."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     session = UserSession(
