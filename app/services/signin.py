@@ -26,7 +26,7 @@ from app.redirects import safe_next_path
 from app.roles import apps_for_roles
 from app.saml import VerifiedAssertion, resolve_options, start_login
 from app.services.users import find_user_by_email, normalise_email
-from app.sessions import NewSession, create_session, revoke_session
+from app.sessions import NewSession, create_session, revoke_session, start_session
 from app.timeutil import utcnow
 
 EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -169,6 +169,11 @@ class RecordedSignIn:
     browser_secret: str
 
 
+_RESULTS = cast(Table, SignInResult.__table__)
+#: Built once: the ACS stores a verified sign-in with one Core INSERT.
+_INSERT_RESULT = _RESULTS.insert()
+
+
 def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | None) -> RecordedSignIn:
     """At the ACS: match the IdP's person to a user and store the result for the finishing request.
 
@@ -192,22 +197,23 @@ def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | Non
     token, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
     next_path = safe_next_path(verified.next_path if verified.request_id else relay_state)
-    db.session.add(
-        SignInResult(
-            token_hash=_sha256(token),
-            browser_binding_hash=_sha256(browser_secret),
-            request_binding_hash=verified.request_binding_hash,
-            connection_id=connection.id,
-            user_id=user.id,
-            email=user.email,
-            saml_name_id=verified.name_id,
-            saml_session_index=verified.session_index,
-            app=verified.app,
-            request_id=verified.request_id,
-            next_path=next_path,
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=SIGN_IN_RESULT_SECONDS),
-        )
+    db.session.execute(
+        _INSERT_RESULT,
+        {
+            "token_hash": _sha256(token),
+            "browser_binding_hash": _sha256(browser_secret),
+            "request_binding_hash": verified.request_binding_hash,
+            "connection_id": connection.id,
+            "user_id": user.id,
+            "email": user.email,
+            "saml_name_id": verified.name_id,
+            "saml_session_index": verified.session_index,
+            "app": verified.app,
+            "request_id": verified.request_id,
+            "next_path": next_path,
+            "created_at": now,
+            "expires_at": now + dt.timedelta(seconds=SIGN_IN_RESULT_SECONDS),
+        },
     )
     return RecordedSignIn(token, browser_secret)
 
@@ -220,7 +226,6 @@ class WebSignIn:
     next_path: str
 
 
-_RESULTS = cast(Table, SignInResult.__table__)
 #: Built once: the claim reads the stored result as it deletes it (one statement, plain values).
 _CLAIM_RESULT = delete(_RESULTS).where(_RESULTS.c.token_hash == bindparam("token_hash")).returning(*_RESULTS.c)
 _CONNECTION_ACCOUNT = select(IdpConnection.account_id).where(IdpConnection.id == bindparam("connection_id"))
@@ -281,7 +286,7 @@ def finish_sso_sign_in(
                 **context,
             )
         revoke_session(current, "replaced_at_signin")
-    new = create_session(
+    token = start_session(
         user,
         app_name=result.app,
         ip=ip,
@@ -297,7 +302,7 @@ def finish_sso_sign_in(
         subject_email=user.email,
         details={"app": result.app, "idp_initiated": result.request_id is None},
     )
-    return WebSignIn(new.token, result.next_path)
+    return WebSignIn(token, result.next_path)
 
 
 #: Checked against when the email is unknown, so that both paths cost one scrypt.
