@@ -1,5 +1,6 @@
 """Clean-up of rows that can never be used again: ended sessions, spent replay-cache entries,
-abandoned AuthnRequests and app authorization requests, expired one-time codes, rate-limit
+abandoned AuthnRequests, verified web sign-ins nobody came back to finish, app authorization
+requests, expired one-time codes, rate-limit
 counters of past windows (and lock-outs that ended); and of audit events past their retention:
 anonymous refusals after ``REFUSAL_RETENTION_DAYS``, every event after ``AUDIT_RETENTION_DAYS``.
 
