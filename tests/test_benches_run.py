@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY = {
-    "acs.py": ["--responses", "5", "--lookups", "20"],
+    "acs.py": ["--responses", "4", "--rounds", "2", "--lookups", "20"],
     "session_check.py": ["--small", "200", "--large", "400", "--lookups", "20"],
     "support_list.py": ["--sessions", "2000", "--audit-events", "500", "--repeat", "1"],
     "csv_import.py": ["--rows", "200", "--repeat", "1"],

@@ -219,13 +219,28 @@ def test_a_rolled_back_sign_in_event_is_not_counted(app):
 
 def _cut_the_connection_when(kind: type) -> object:
     """A ``before_commit`` hook that terminates the request's database connection when the
-    transaction is about to store a new ``kind`` row (the commit then fails mid-way)."""
+    transaction is about to store a new ``kind`` row, added as an ORM object or already written
+    by a Core INSERT (the commit then fails mid-way)."""
     import psycopg
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     from tests.conftest import TEST_DATABASE_URL
 
+    table = kind.__table__.name  # type: ignore[attr-defined]
+    inserted: list[bool] = []
+
+    def saw(_conn, _cursor, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
+            inserted.append(True)
+
+    event.listen(Engine, "before_cursor_execute", saw)
+
     def cut(session: object) -> None:
-        if any(isinstance(obj, kind) for obj in session.new):  # type: ignore[attr-defined]
+        if inserted or any(isinstance(obj, kind) for obj in session.new):  # type: ignore[attr-defined]
+            inserted.clear()
+            if event.contains(Engine, "before_cursor_execute", saw):
+                event.remove(Engine, "before_cursor_execute", saw)
             pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()  # type: ignore[attr-defined]
             url = TEST_DATABASE_URL.replace("postgresql+psycopg://", "postgresql://", 1)
             with psycopg.connect(url, autocommit=True) as killer:

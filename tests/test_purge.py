@@ -16,6 +16,7 @@ from app.models import (
     AppAuthorizationRequest,
     PendingRequest,
     RateLimitCounter,
+    SignInResult,
     UsedAssertion,
     UserSession,
 )
@@ -63,6 +64,23 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
             UsedAssertion(connection_id=connection.id, assertion_id="_spent", expires_at=NOW - dt.timedelta(hours=1)),
             UsedAssertion(
                 connection_id=connection.id, assertion_id="_still_guarding", expires_at=NOW + dt.timedelta(minutes=5)
+            ),
+            *(
+                SignInResult(
+                    token_hash=name * 16,
+                    browser_binding_hash="b" * 64,
+                    connection_id=connection.id,
+                    user_id=user.id,
+                    email=user.email,
+                    app="portal",
+                    next_path="/",
+                    created_at=NOW - dt.timedelta(minutes=2),
+                    expires_at=expires_at,
+                )
+                for name, expires_at in (
+                    ("dead", NOW - dt.timedelta(hours=1)),
+                    ("live", NOW + dt.timedelta(minutes=1)),
+                )
             ),
             PendingRequest(
                 id="_abandoned",
@@ -126,7 +144,14 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     no_audit = {"refused_signins": 0, "audit_events": 0}
     retention = {"retention_days": 30, "audit_retention_days": 365, "refusal_retention_days": 30}
     assert report == {
-        "deleted": {"sessions": 2, "used_assertions": 1, "pending_requests": 1, **spent, **no_audit},
+        "deleted": {
+            "sessions": 2,
+            "used_assertions": 1,
+            "pending_requests": 1,
+            "signin_results": 1,
+            **spent,
+            **no_audit,
+        },
         **retention,
     }
     assert {row.id for row in db.session.query(AppAuthorizationRequest)} == {"_open_app"}
@@ -135,12 +160,15 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     assert _left() == {live.session.id, recently_expired.session.id, recently_revoked.session.id}
     assert {row.assertion_id for row in db.session.query(UsedAssertion)} == {"_still_guarding"}
     assert {row.id for row in db.session.query(PendingRequest)} == {"_waiting"}
+    # A verified sign-in nobody came back to finish (the ACS no longer sweeps them up itself).
+    assert [row.token_hash for row in db.session.query(SignInResult)] == ["live" * 16]
     assert find_live_session(live.token) is not None
     assert audit_events("sessions.purge")[-1].details == {
         **retention,
         "sessions": 2,
         "used_assertions": 1,
         "pending_requests": 1,
+        "signin_results": 1,
         **spent,
         **no_audit,
     }

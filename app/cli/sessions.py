@@ -101,8 +101,8 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
 def sessions_purge(
     retention_days: int, audit_days: int | None, refusal_days: int | None, batch_size: int, as_json: bool
 ) -> None:
-    """Delete long-ended sessions, spent replay-cache entries, expired pending requests and
-    rate-limit counters, and audit events past their retention.
+    """Delete long-ended sessions, spent replay-cache entries, expired pending requests,
+    unfinished sign-in results and rate-limit counters, and audit events past their retention.
 
     Safe while the portal serves traffic: short transactions of --batch-size rows each.
     """

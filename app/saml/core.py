@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, cast
@@ -22,18 +23,19 @@ from urllib.parse import urlsplit
 from flask import current_app
 from lxml import etree
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
-from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import CursorResult, delete
+from sqlalchemy import CursorResult, Row, Table, bindparam, delete, insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app.errors import SignInError
 from app.extensions import db
-from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
+from app.models import MAX_ID, IdpCertificate, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
 from app.saml.certs import certificate_info, normalise_certificate, pem_body
 from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
@@ -133,9 +135,14 @@ _SETTINGS_CACHE: dict[tuple, OneLogin_Saml2_Settings] = {}
 _SETTINGS_CACHE_SIZE = 512
 
 
-def saml_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
-    """python3-saml settings for one connection (cached until anything in them changes)."""
+def saml_settings(connection: IdpConnection, *, first_cert: int = 0) -> OneLogin_Saml2_Settings:
+    """python3-saml settings for one connection (cached until anything in them changes).
+
+    ``first_cert`` puts that signing certificate first in the list the library tries in turn:
+    the same certificates are trusted, but the one that signed a response is tried first.
+    """
     key = (
+        first_cert,
         connection.id,
         connection.updated_at,
         connection.plugin_key,
@@ -150,23 +157,24 @@ def saml_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
     if settings is None:
         if len(_SETTINGS_CACHE) >= _SETTINGS_CACHE_SIZE:
             _SETTINGS_CACHE.clear()
-        settings = _SETTINGS_CACHE[key] = _build_settings(connection)
+        settings = _SETTINGS_CACHE[key] = _build_settings(connection, first_cert)
     return settings
 
 
-def _build_settings(connection: IdpConnection) -> OneLogin_Saml2_Settings:
+def _build_settings(connection: IdpConnection, first_cert: int = 0) -> OneLogin_Saml2_Settings:
     """python3-saml settings for one connection, strict, SHA-256 only."""
     values = sp_values(connection)
     options = resolve_options(connection)
     signed = options.signed_element
     certs = [pem_body(cert.pem) for cert in connection.certificates]
+    signing = certs[first_cert : first_cert + 1] + certs[:first_cert] + certs[first_cert + 1 :]
     idp: dict = {
         "entityId": connection.idp_entity_id,
         "singleSignOnService": {
             "url": connection.idp_sso_url,
             "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
         },
-        "x509certMulti": {"signing": certs or [""], "encryption": certs[:1] or [""]},
+        "x509certMulti": {"signing": signing or [""], "encryption": certs[:1] or [""]},
     }
     settings = {
         "strict": True,
@@ -272,7 +280,66 @@ def sp_metadata_xml(connection: IdpConnection) -> str:
     return metadata
 
 
-def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> PendingRequest:
+#: The connection's certificates come with it, in one query (the option is built once).
+_WITH_CERTIFICATES = (joinedload(IdpConnection.certificates),)
+
+_CONNECTION_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpConnection).column_attrs]
+_CERTIFICATE_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpCertificate).column_attrs]
+_CONNECTIONS, _CERTIFICATES = cast(Table, IdpConnection.__table__), cast(Table, IdpCertificate.__table__)
+#: A connection and its certificates (oldest first, as the relationship orders them), one row each.
+_SELECT_CONNECTION = (
+    select(*(column for _key, column in _CONNECTION_COLUMNS), *(column for _key, column in _CERTIFICATE_COLUMNS))
+    .select_from(_CONNECTIONS.outerjoin(_CERTIFICATES))
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .order_by(_CERTIFICATES.c.id)
+)
+#: connection id -> (the rows it was built from, the read-only copy).
+_SNAPSHOTS: dict[int, tuple[tuple, IdpConnection]] = {}
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def connection_snapshot(connection_id: int) -> IdpConnection | None:
+    """A read-only copy of the connection as the database holds it now, certificates included.
+
+    Read with one plain query on every call, so that a change (a certificate removed, the
+    connection disabled) counts at once; the ORM objects are built again only when those rows
+    changed, which spares every sign-in the ORM's loading. The copy belongs to no database
+    session: only read it (whatever changes a connection loads it with ``db.session.get``).
+    """
+    rows = db.session.execute(_SELECT_CONNECTION, {"connection_id": connection_id}).all()
+    if not rows:
+        return None
+    width = len(_CONNECTION_COLUMNS)
+    key = (
+        tuple(_hashable(value) for value in rows[0][:width]),
+        tuple(tuple(row[width:]) for row in rows if row[width] is not None),
+    )
+    cached = _SNAPSHOTS.get(connection_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    snapshot = IdpConnection(**{name: rows[0][index] for index, (name, _column) in enumerate(_CONNECTION_COLUMNS)})
+    snapshot.certificates = [
+        IdpCertificate(**{name: row[width + index] for index, (name, _column) in enumerate(_CERTIFICATE_COLUMNS)})
+        for row in rows
+        if row[width] is not None
+    ]
+    if len(_SNAPSHOTS) >= _SETTINGS_CACHE_SIZE:
+        _SNAPSHOTS.clear()
+    _SNAPSHOTS[connection_id] = (key, snapshot)
+    return snapshot
+
+
+_PENDING_TABLE = cast(Table, PendingRequest.__table__)
+#: Built once: the statements of every sign-in (SQLAlchemy then reuses their compiled form).
+_SELECT_PENDING = select(*_PENDING_TABLE.c).where(_PENDING_TABLE.c.id == bindparam("id"))
+_DELETE_PENDING = delete(_PENDING_TABLE).where(_PENDING_TABLE.c.id == bindparam("id"))
+_INSERT_USED_ASSERTION = insert(cast(Table, UsedAssertion.__table__))
+
+
+def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> Row[Any]:
     """The pending request a response answers, checked against the browser's binding cookie.
 
     A binding cookie that arrived must match. Only a web sign-in (purpose ``login``) may arrive
@@ -280,7 +347,8 @@ def _find_pending(connection: IdpConnection, request_id: str, browser_binding: s
     (``VerifiedAssertion.request_binding_hash``). Test and app sign-ins finish here, so they
     need the cookie here.
     """
-    pending = db.session.get(PendingRequest, request_id)
+    # A plain row (the columns of ``PendingRequest``): read once, then deleted by its id.
+    pending = db.session.execute(_SELECT_PENDING, {"id": request_id}).first()
     if pending is None or pending.connection_id != connection.id or pending.purpose == "logout":
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
@@ -292,12 +360,25 @@ def _find_pending(connection: IdpConnection, request_id: str, browser_binding: s
     return pending
 
 
+#: The one form IdPs send (xs:dateTime in UTC), read without strptime; anything else goes to
+#: the library's parser.
+_SAML_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?Z")
+
+
 def _parse_time(value: str | None) -> dt.datetime | None:
+    """A SAML timestamp as a naive UTC datetime, to the second (as the library reads it)."""
     if not value:
         return None
+    match = _SAML_TIME.fullmatch(value)
+    if match:
+        try:
+            year, month, day, hour, minute, second = map(int, match.groups())
+            return dt.datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            pass  # a leap second, say: the library decides
     try:
         return dt.datetime.fromtimestamp(OneLogin_Saml2_Utils.parse_SAML_to_time(value), dt.UTC).replace(tzinfo=None)
-    except (ValueError, OneLogin_Saml2_Error):
+    except Exception:  # noqa: BLE001 - the library raises a bare Exception for an unknown format
         raise SignInError("SAML_MALFORMED", f"bad timestamp {value!r}") from None
 
 
@@ -305,7 +386,7 @@ def _check_envelope_and_subject(
     root: etree._Element,
     document: etree._Element,
     connection: IdpConnection,
-    pending: PendingRequest | None,
+    pending: Row[Any] | None,
     signed_elements: list[str],
 ) -> dt.datetime:
     """Our checks on top of the library's; returns the latest time the assertion is valid."""
@@ -446,11 +527,7 @@ def consume_response(
     so that the same response never signs anyone in twice, in any worker. A refusal raised here
     has already committed the consumption of the pending request.
     """
-    connection = (
-        db.session.get(IdpConnection, connection_id, options=[joinedload(IdpConnection.certificates)])
-        if connection_id <= MAX_ID
-        else None
-    )
+    connection = connection_snapshot(connection_id) if connection_id <= MAX_ID else None
     if connection is None:
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
     if not saml_response:
@@ -459,6 +536,11 @@ def consume_response(
 
     in_response_to = root.get("InResponseTo")
     pending = _find_pending(connection, in_response_to, browser_binding) if in_response_to else None
+    if pending is not None and pending.purpose != "login":
+        # A test or app sign-in records what it learnt on the connection: the session's own copy.
+        connection = db.session.get(IdpConnection, connection_id, options=_WITH_CERTIFICATES)
+        if connection is None:  # deleted since the line above
+            raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
     if pending is None and not connection.allow_idp_initiated:
         raise SignInError("SAML_UNSOLICITED", "IdP-initiated sign-in is off for this connection")
     is_test = pending is not None and pending.purpose == "test"
@@ -501,18 +583,36 @@ def claimed_signers(root: etree._Element) -> list[str]:
     return found
 
 
-def _consume_pending(pending: PendingRequest) -> bool:
+def _signer_first(connection: IdpConnection, root: etree._Element) -> int:
+    """Which of the connection's certificates to try first: the one the response's first signature
+    names in its KeyInfo, when it is one of them (0 otherwise).
+
+    python3-saml tries the trusted certificates in turn, so during a rollover with several, a
+    response signed by the last one would cost a failed verification per certificate before it.
+    The KeyInfo is only a hint for the order: trust still comes from the connection's list.
+    """
+    certificates = connection.certificates
+    if len(certificates) < 2:
+        return 0
+    named = root.find(".//ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
+    if named is None or not named.text:
+        return 0
+    body = "".join(named.text.split())
+    return next((index for index, cert in enumerate(certificates) if pem_body(cert.pem) == body), 0)
+
+
+def _consume_pending(pending: Row[Any]) -> bool:
     """Delete the pending request; False when another worker already did (single use)."""
-    result = db.session.execute(delete(PendingRequest).where(PendingRequest.id == pending.id))
+    result = db.session.execute(_DELETE_PENDING, {"id": pending.id})
     return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _validate(
-    connection: IdpConnection, saml_response: str, root: etree._Element, pending: PendingRequest | None
+    connection: IdpConnection, saml_response: str, root: etree._Element, pending: Row[Any] | None
 ) -> VerifiedAssertion:
     values = sp_values(connection)
     try:
-        settings = saml_settings(connection)
+        settings = saml_settings(connection, first_cert=_signer_first(connection, root))
         if is_encrypted(root, connection):
             response = open_encrypted_response(connection, settings, saml_response, root)
         else:
@@ -544,7 +644,7 @@ def _validate(
     return verified
 
 
-def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> None:
+def _remember(verified: VerifiedAssertion, pending: Row[Any] | None) -> None:
     """Consume the pending request and record the assertion ID (flushed; the caller commits).
 
     The unique key on the replay cache decides between two workers holding the same response:
@@ -553,15 +653,15 @@ def _remember(verified: VerifiedAssertion, pending: PendingRequest | None) -> No
     if pending is not None and not _consume_pending(pending):
         db.session.rollback()
         raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
-    db.session.add(
-        UsedAssertion(
-            connection_id=verified.connection.id,
-            assertion_id=verified.assertion_id,
-            expires_at=verified.not_on_or_after,
-        )
-    )
     try:
-        db.session.flush()
+        db.session.execute(
+            _INSERT_USED_ASSERTION,
+            {
+                "connection_id": verified.connection.id,
+                "assertion_id": verified.assertion_id,
+                "expires_at": verified.not_on_or_after,
+            },
+        )
     except IntegrityError:
         db.session.rollback()
         raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None

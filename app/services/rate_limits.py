@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from flask import Flask, current_app
-from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy import Insert, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -154,11 +154,45 @@ class CounterStore(Protocol):
     def decrement(self, key: str, start: dt.datetime) -> None:
         """Give one back (never below zero)."""
 
+    def decrement_with_request(self, key: str, start: dt.datetime) -> None:
+        """Give one back as part of the request's own transaction, where the store has one."""
+
     def locked_until(self, key: str) -> dt.datetime | None:
         """The end of the lock-out on ``key``, if one was set."""
 
     def lock(self, key: str, until: dt.datetime) -> None:
         """Lock ``key`` out until ``until``."""
+
+
+_COUNTERS = cast(Table, RateLimitCounter.__table__)
+#: The atomic count of every request at a door, built once. SQLAlchemy does not cache the
+#: compiled form of a dialect's ``on_conflict_do_update`` (it would compile on every request);
+#: this text is the same on SQLite and PostgreSQL, and its typed parameters store the window
+#: start exactly as the mapped column does (the two must find the same row).
+_INCREMENT = (
+    text(
+        'INSERT INTO rate_limit_counters ("key", window_start, count, expires_at) '
+        "VALUES (:key, :start, 1, :expires_at) "
+        'ON CONFLICT ("key", window_start) DO UPDATE SET count = rate_limit_counters.count + 1 '
+        "RETURNING count"
+    )
+    .bindparams(
+        bindparam("key", type_=_COUNTERS.c.key.type),
+        bindparam("start", type_=_COUNTERS.c.window_start.type),
+        bindparam("expires_at", type_=_COUNTERS.c.expires_at.type),
+    )
+    .columns(count=_COUNTERS.c.count.type)
+)
+#: Built once: every successful sign-in gives its place back with it.
+_DECREMENT = (
+    update(_COUNTERS)
+    .where(
+        _COUNTERS.c.key == bindparam("counter_key"),
+        _COUNTERS.c.window_start == bindparam("counter_start"),
+        _COUNTERS.c.count > 0,
+    )
+    .values(count=_COUNTERS.c.count - 1)
+)
 
 
 class DatabaseStore:
@@ -178,16 +212,17 @@ class DatabaseStore:
             connection.execute(statement)
 
     def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
-        statement = self._upsert(key, start, expires_at, replace=False).returning(RateLimitCounter.count)
         with db.engine.begin() as connection:
-            return int(connection.execute(statement).scalar_one())
+            return int(
+                connection.execute(_INCREMENT, {"key": key, "start": start, "expires_at": expires_at}).scalar_one()
+            )
 
     def decrement(self, key: str, start: dt.datetime) -> None:
-        self._run(
-            update(RateLimitCounter)
-            .where(RateLimitCounter.key == key, RateLimitCounter.window_start == start, RateLimitCounter.count > 0)
-            .values(count=RateLimitCounter.count - 1)
-        )
+        with db.engine.begin() as connection:
+            connection.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
+
+    def decrement_with_request(self, key: str, start: dt.datetime) -> None:
+        db.session.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
 
     def locked_until(self, key: str) -> dt.datetime | None:
         with db.engine.connect() as connection:
@@ -246,6 +281,9 @@ class RedisStore:
 
     def decrement(self, key: str, start: dt.datetime) -> None:
         self._call(lambda: self._redis.eval(self._DECREMENT, 1, self._name(key, start)))
+
+    def decrement_with_request(self, key: str, start: dt.datetime) -> None:
+        self.decrement(key, start)  # no transaction to join: given back at once
 
     def locked_until(self, key: str) -> dt.datetime | None:
         value = self._call(lambda: self._redis.get(f"rl:lock:{key}"))
@@ -340,11 +378,19 @@ def _lock_out(store: CounterStore, key: str, window: int, now: dt.datetime) -> i
     return seconds
 
 
-def release(reservation: Reservation) -> None:
-    """Give back the places of a request that was not refused (doors that count refusals)."""
+def release(reservation: Reservation, *, with_request: bool = False) -> None:
+    """Give back the places of a request that was not refused (doors that count refusals).
+
+    ``with_request``: as part of the request's database transaction (the caller commits), so that
+    a successful sign-in and the return of its place are one commit instead of two. Should that
+    commit fail, the place stays taken: the limit errs towards counting.
+    """
     store = _store(current_app._get_current_object())  # type: ignore[attr-defined]
     for key, start in reservation.taken:
-        store.decrement(key, start)
+        if with_request:
+            store.decrement_with_request(key, start)
+        else:
+            store.decrement(key, start)
     reservation.taken.clear()
 
 

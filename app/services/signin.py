@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import Row, Table, bindparam, delete, select
 from werkzeug.security import check_password_hash
 
 from app import audit
@@ -23,9 +23,10 @@ from app.models import IdpConnection, SignInResult, User, UserSession
 from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
+from app.roles import apps_for_roles
 from app.saml import VerifiedAssertion, resolve_options, start_login
 from app.services.users import find_user_by_email, normalise_email
-from app.sessions import NewSession, create_session, revoke_session
+from app.sessions import NewSession, create_session, revoke_session, start_session
 from app.timeutil import utcnow
 
 EMAIL_NAMEID_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -67,18 +68,37 @@ def match_user(account_id: int, email: str) -> User | None:
     return db.session.scalar(select(User).where(User.account_id == account_id, User.email == email))
 
 
+def _check_access(account_id: int, email: str, app_name: str, found: User | Row[Any] | None) -> None:
+    """Rule 2, in one place for both lookups below: raise the refusal with its code, if any."""
+    if found is None:
+        raise SignInError("USER_NOT_FOUND", f"no user {email!r} in account {account_id}", email=email, app=app_name)
+    if found.status != ACTIVE:
+        raise SignInError("USER_DEACTIVATED", f"user {email} is {found.status}", email=email, app=app_name)
+    roles = [role for role in found.roles.split(",") if role]
+    if app_name not in apps_for_roles(roles):
+        raise SignInError("NO_ROLE_FOR_APP", f"roles {roles} do not open {app_name}", email=email, app=app_name)
+
+
 def authorize(account_id: int, email: str, app_name: str) -> User:
     """Return the user allowed into ``app_name``, or raise the refusal with its code."""
     user = match_user(account_id, email)
-    if user is None:
-        raise SignInError("USER_NOT_FOUND", f"no user {email!r} in account {account_id}", email=email, app=app_name)
-    if user.status != ACTIVE:
-        raise SignInError("USER_DEACTIVATED", f"user {email} is {user.status}", email=email, app=app_name)
-    if app_name not in user.apps:
-        raise SignInError(
-            "NO_ROLE_FOR_APP", f"roles {user.role_list} do not open {app_name}", email=email, app=app_name
-        )
-    return user
+    _check_access(account_id, email, app_name, user)
+    return cast(User, user)  # a missing one was refused
+
+
+_USERS = cast(Table, User.__table__)
+#: Built once: who a sign-in names, as plain values (no ORM object to build).
+_SELECT_USER_ACCESS = select(_USERS.c.id, _USERS.c.account_id, _USERS.c.email, _USERS.c.status, _USERS.c.roles).where(
+    _USERS.c.account_id == bindparam("account_id"), _USERS.c.email == bindparam("email")
+)
+
+
+def authorize_values(account_id: int, email: str, app_name: str) -> Row[Any]:
+    """``authorize`` for callers that need only the user's ``id``, ``account_id`` and ``email``:
+    the same rule and refusals, read as one plain row (the ACS and the finishing request)."""
+    found = db.session.execute(_SELECT_USER_ACCESS, {"account_id": account_id, "email": email}).first()
+    _check_access(account_id, email, app_name, found)
+    return cast(Row[Any], found)  # a missing one was refused
 
 
 def connection_for_email(email: str) -> tuple[User | None, IdpConnection]:
@@ -149,6 +169,11 @@ class RecordedSignIn:
     browser_secret: str
 
 
+_RESULTS = cast(Table, SignInResult.__table__)
+#: Built once: the ACS stores a verified sign-in with one Core INSERT.
+_INSERT_RESULT = _RESULTS.insert()
+
+
 def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | None) -> RecordedSignIn:
     """At the ACS: match the IdP's person to a user and store the result for the finishing request.
 
@@ -161,33 +186,34 @@ def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | Non
     connection = verified.connection
     email = email_from_assertion(verified)
     try:
-        user = authorize(connection.account_id, email, verified.app)
+        user = authorize_values(connection.account_id, email, verified.app)
     except SignInError as err:
         err.context.setdefault("account_id", connection.account_id)
         err.context.setdefault("name_id", verified.name_id)
         raise
     now = utcnow()
-    # Results nobody came back for: few (each needs a valid signed response), found by index.
-    db.session.execute(delete(SignInResult).where(SignInResult.expires_at <= now))
+    # Results nobody came back for are few (each needs a valid signed response): `flask sessions
+    # purge` deletes them, not every sign-in.
     token, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
     next_path = safe_next_path(verified.next_path if verified.request_id else relay_state)
-    db.session.add(
-        SignInResult(
-            token_hash=_sha256(token),
-            browser_binding_hash=_sha256(browser_secret),
-            request_binding_hash=verified.request_binding_hash,
-            connection_id=connection.id,
-            user_id=user.id,
-            email=user.email,
-            saml_name_id=verified.name_id,
-            saml_session_index=verified.session_index,
-            app=verified.app,
-            request_id=verified.request_id,
-            next_path=next_path,
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=SIGN_IN_RESULT_SECONDS),
-        )
+    db.session.execute(
+        _INSERT_RESULT,
+        {
+            "token_hash": _sha256(token),
+            "browser_binding_hash": _sha256(browser_secret),
+            "request_binding_hash": verified.request_binding_hash,
+            "connection_id": connection.id,
+            "user_id": user.id,
+            "email": user.email,
+            "saml_name_id": verified.name_id,
+            "saml_session_index": verified.session_index,
+            "app": verified.app,
+            "request_id": verified.request_id,
+            "next_path": next_path,
+            "created_at": now,
+            "expires_at": now + dt.timedelta(seconds=SIGN_IN_RESULT_SECONDS),
+        },
     )
     return RecordedSignIn(token, browser_secret)
 
@@ -200,20 +226,19 @@ class WebSignIn:
     next_path: str
 
 
-def _claim(token: str | None) -> SignInResult:
+#: Built once: the claim reads the stored result as it deletes it (one statement, plain values).
+_CLAIM_RESULT = delete(_RESULTS).where(_RESULTS.c.token_hash == bindparam("token_hash")).returning(*_RESULTS.c)
+_CONNECTION_ACCOUNT = select(IdpConnection.account_id).where(IdpConnection.id == bindparam("connection_id"))
+
+
+def _claim(token: str | None) -> Row[Any]:
     """Take the stored result named by ``token`` out of the table: one request gets it, in any
     worker (the DELETE is the claim; a second one waits for the first and finds nothing)."""
     if not token or len(token) > _TOKEN_MAX_LENGTH or not token.isascii():
         raise SignInError("SIGNIN_FINISH_INVALID", "no or malformed finishing token")
-    result = db.session.get(SignInResult, _sha256(token))
+    result = db.session.execute(_CLAIM_RESULT, {"token_hash": _sha256(token)}).first()
     if result is None:
         raise SignInError("SIGNIN_FINISH_INVALID", "unknown or already used finishing token")
-    claimed = db.session.execute(
-        delete(SignInResult).where(SignInResult.token_hash == result.token_hash),
-        execution_options={"synchronize_session": False},
-    )
-    if cast(CursorResult[Any], claimed).rowcount != 1:
-        raise SignInError("SIGNIN_FINISH_INVALID", "the finishing token was claimed by another request")
     return result
 
 
@@ -247,12 +272,12 @@ def finish_sso_sign_in(
         raise SignInError(
             "SAML_IN_RESPONSE_TO_MISMATCH", "the response arrived in another browser than the request", **context
         )
-    connection = db.session.get(IdpConnection, result.connection_id)
-    if connection is None:  # deleted in the seconds between the ACS and here
+    account_id = db.session.scalar(_CONNECTION_ACCOUNT, {"connection_id": result.connection_id})
+    if account_id is None:  # deleted in the seconds between the ACS and here
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {result.connection_id}", **context)
-    context["account_id"] = connection.account_id
+    context["account_id"] = account_id
     # Checked again: the user may have been deactivated, or lost the role, since the ACS.
-    user = authorize(connection.account_id, result.email, result.app)
+    user = authorize_values(account_id, result.email, result.app)
     if current is not None:
         if result.request_id is None and current.user_id != user.id:
             raise SignInError(
@@ -261,23 +286,23 @@ def finish_sso_sign_in(
                 **context,
             )
         revoke_session(current, "replaced_at_signin")
-    new = create_session(
+    token = start_session(
         user,
         app_name=result.app,
         ip=ip,
         user_agent=user_agent,
-        connection_id=connection.id,
+        connection_id=result.connection_id,
         name_id=result.saml_name_id,
         session_index=result.saml_session_index,
     )
     audit.record(
         "signin.sso",
-        account_id=connection.account_id,
-        connection_id=connection.id,
+        account_id=account_id,
+        connection_id=result.connection_id,
         subject_email=user.email,
         details={"app": result.app, "idp_initiated": result.request_id is None},
     )
-    return WebSignIn(new.token, result.next_path)
+    return WebSignIn(token, result.next_path)
 
 
 #: Checked against when the email is unknown, so that both paths cost one scrypt.

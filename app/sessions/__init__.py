@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import ColumnElement, CursorResult, DateTime, Select, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, DateTime, Row, Select, Table, and_, bindparam, select, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -47,8 +47,36 @@ def _lifetime() -> dt.timedelta:
     return dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
 
 
+def _session_values(
+    user: User | Row[Any],
+    token: str,
+    *,
+    app_name: str,
+    ip: str | None,
+    user_agent: str | None,
+    connection_id: int | None,
+    name_id: str | None,
+    session_index: str | None,
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "token_hash": hash_token(token),
+        "user_id": user.id,
+        "account_id": user.account_id,
+        "app": app_name,
+        "created_at": now,
+        "last_used_at": now,
+        "expires_at": now + _lifetime(),
+        "ip": ip,
+        "user_agent": (user_agent or "")[:512] or None,
+        "connection_id": connection_id,
+        "saml_name_id": name_id,
+        "saml_session_index": session_index,
+    }
+
+
 def create_session(
-    user: User,
+    user: User | Row[Any],
     *,
     app_name: str,
     ip: str | None,
@@ -57,25 +85,57 @@ def create_session(
     name_id: str | None = None,
     session_index: str | None = None,
 ) -> NewSession:
-    """Start a session for ``user`` with a fresh random token. The caller commits."""
+    """Start a session for ``user`` (a ``User``, or a row with its ``id`` and ``account_id``)
+    with a fresh random token. The caller commits."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    now = utcnow()
     session = UserSession(
-        token_hash=hash_token(token),
-        user_id=user.id,
-        account_id=user.account_id,
-        app=app_name,
-        created_at=now,
-        last_used_at=now,
-        expires_at=now + _lifetime(),
-        ip=ip,
-        user_agent=(user_agent or "")[:512] or None,
-        connection_id=connection_id,
-        saml_name_id=name_id,
-        saml_session_index=session_index,
+        **_session_values(
+            user,
+            token,
+            app_name=app_name,
+            ip=ip,
+            user_agent=user_agent,
+            connection_id=connection_id,
+            name_id=name_id,
+            session_index=session_index,
+        )
     )
     db.session.add(session)
     return NewSession(token=token, session=session)
+
+
+#: Built once: the web sign-in's session row.
+_INSERT_SESSION = cast(Table, UserSession.__table__).insert()
+
+
+def start_session(
+    user: User | Row[Any],
+    *,
+    app_name: str,
+    ip: str | None,
+    user_agent: str | None,
+    connection_id: int | None = None,
+    name_id: str | None = None,
+    session_index: str | None = None,
+) -> str:
+    """``create_session`` for callers that need only the token (the web sign-in's finishing
+    request): the same row, written by one Core INSERT, without an ORM object for the unit of
+    work to sort at the commit. Returns the token. The caller commits."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.session.execute(
+        _INSERT_SESSION,
+        _session_values(
+            user,
+            token,
+            app_name=app_name,
+            ip=ip,
+            user_agent=user_agent,
+            connection_id=connection_id,
+            name_id=name_id,
+            session_index=session_index,
+        ),
+    )
+    return token
 
 
 def find_live_session(token: str | None, *, app_name: str | None = None) -> UserSession | None:

@@ -1,5 +1,6 @@
 """Clean-up of rows that can never be used again: ended sessions, spent replay-cache entries,
-abandoned AuthnRequests and app authorization requests, expired one-time codes, rate-limit
+abandoned AuthnRequests, verified web sign-ins nobody came back to finish, app authorization
+requests, expired one-time codes, rate-limit
 counters of past windows (and lock-outs that ended); and of audit events past their retention:
 anonymous refusals after ``REFUSAL_RETENTION_DAYS``, every event after ``AUDIT_RETENTION_DAYS``.
 
@@ -25,15 +26,18 @@ from app.models import (
     AuditEvent,
     PendingRequest,
     RateLimitCounter,
+    SignInResult,
     UsedAssertion,
     UserSession,
 )
 from app.timeutil import utcnow
 
-#: Short-lived rows with one primary key, dead once expired: AuthnRequests, and the app
-#: sign-in's authorization requests and one-time codes (a code lives 60 seconds).
+#: Short-lived rows with one primary key, dead once expired: AuthnRequests, verified web sign-ins
+#: nobody came back to finish (two minutes), and the app sign-in's authorization requests and
+#: one-time codes (a code lives 60 seconds).
 _EXPIRING = {
     "pending_requests": (PendingRequest.id, PendingRequest.expires_at),
+    "signin_results": (SignInResult.token_hash, SignInResult.expires_at),
     "app_authorization_requests": (AppAuthorizationRequest.id, AppAuthorizationRequest.expires_at),
     "app_authorization_codes": (AppAuthorizationCode.id, AppAuthorizationCode.expires_at),
 }

@@ -108,15 +108,34 @@ def limit_anonymous_doors() -> Response | None:
     return None
 
 
-def release_unrefused(response: Response) -> Response:
-    """After a door that counts refusals only: give the places back unless the request was refused."""
-    reservation = g.pop("rate_limit_reservation", None)
+def _unrefused_reservation() -> rate_limits.Reservation | None:
+    reservation = g.get("rate_limit_reservation")
     if (
         reservation is not None
         and reservation.door.counts == "refusals"
         and reservation.allowed
         and not g.get("refusal_recorded")
     ):
+        return reservation
+    return None
+
+
+def give_back_with_commit() -> None:
+    """For a view about to commit its success at a door that counts refusals: give the
+    request's places back in that same transaction (one commit, not a second one after it)."""
+    reservation = _unrefused_reservation()
+    if reservation is not None:
+        try:
+            rate_limits.release(reservation, with_request=True)
+        except rate_limits.StoreUnavailable:
+            log.warning("rate-limit places of %s not given back: store unavailable", request.path)
+
+
+def release_unrefused(response: Response) -> Response:
+    """After a door that counts refusals only: give the places back unless the request was refused."""
+    reservation = _unrefused_reservation()
+    g.pop("rate_limit_reservation", None)
+    if reservation is not None and reservation.taken:
         try:
             rate_limits.release(reservation)
         except rate_limits.StoreUnavailable:

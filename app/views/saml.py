@@ -17,6 +17,7 @@ from app.sessions.web import binding_cookie_name
 from app.views import app_auth
 from app.views.errors import refuse
 from app.views.finish_cookie import set_finish_cookie
+from app.views.limits import give_back_with_commit
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
 
@@ -76,6 +77,7 @@ def _record_sign_in(verified: VerifiedAssertion) -> Response:
     except SignInError:
         db.session.commit()  # refused, but the response stays used (replay entry, pending request)
         raise
+    give_back_with_commit()  # not refused: the rate-limit place goes back in the same commit
     db.session.commit()  # replay entry + consumed pending request + the result, together
     response = redirect(url_for("auth.sso_finish", r=recorded.token), code=303)
     set_finish_cookie(response, recorded.browser_secret)
