@@ -87,6 +87,10 @@ class UserSession(Model):
     connection_id: Mapped[int | None] = mapped_column(
         ForeignKey("idp_connections.id", ondelete="SET NULL"), nullable=True
     )
+    #: ``sso`` or ``password``: how the user signed in, kept when the connection is deleted (its
+    #: ``connection_id`` is then null, like a password sign-in's). Null on sessions from before it
+    #: was recorded: read ``connection_id`` then.
+    signin_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
     saml_name_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     saml_session_index: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -56,8 +56,12 @@ def create_session(
     connection_id: int | None = None,
     name_id: str | None = None,
     session_index: str | None = None,
+    signin_method: str | None = None,
 ) -> NewSession:
-    """Start a session for ``user`` with a fresh random token. The caller commits."""
+    """Start a session for ``user`` with a fresh random token. The caller commits.
+
+    ``signin_method`` (``sso`` or ``password``) defaults to what ``connection_id`` says.
+    """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     session = UserSession(
@@ -71,6 +75,7 @@ def create_session(
         ip=ip,
         user_agent=(user_agent or "")[:512] or None,
         connection_id=connection_id,
+        signin_method=signin_method or ("sso" if connection_id is not None else "password"),
         saml_name_id=name_id,
         saml_session_index=session_index,
     )
@@ -269,6 +274,7 @@ ENDED_BY: dict[str, str] = {
     "missing_from_import": "administrator",
     "role_removed": "administrator",
     "revoked_by_operator": "administrator",
+    "revoked_by_admin": "administrator",
     "sso_required": "sso_required",
     "scim_deactivated": "provisioning",
     "revoked_by_support": "support",
