@@ -323,3 +323,17 @@ def test_revoke_scim_token_page(world):
     other = _browser(world, world.globex_admin)
     assert other.get(url).status_code == 404
     assert other.get(f"/setup/accounts/globex/scim/tokens/{token.id}/revoke").status_code == 404
+
+
+def test_signed_out_by_an_admin_is_told_so_at_the_next_click(world, make_user):
+    colleague = make_user(world.acme["account"], "carol@acme.example", "admin")
+    theirs = _browser(world, colleague)
+    assert theirs.get("/portal/").status_code == 200
+    admin = _browser(world, world.acme["admin"])
+    url = f"/admin/users/{colleague.id}/revoke-sessions"
+    assert admin.post(url, data={"csrf_token": csrf_from(admin, url)}).status_code == 302
+    response = theirs.get("/portal/")
+    assert response.status_code == 302 and "/login" in response.location
+    page = theirs.get(response.location).get_data(as_text=True)
+    assert 'data-testid="session-ended"' in page
+    assert "You were signed out by your company&#39;s administrator." in page
