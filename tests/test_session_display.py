@@ -68,6 +68,11 @@ SAFARI_IPHONE = (
             "Chrome/120.0.0.0 Safari/537.36",
             "Chrome on ChromeOS",
         ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 "
+            "Safari/537.36",
+            "Chrome on Linux",
+        ),
         ("pytest", "Unknown device"),
         ("", "Unknown device"),
         (None, "Unknown device"),

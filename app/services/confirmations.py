@@ -135,7 +135,7 @@ def _stop_sign_ins(connection: IdpConnection) -> str:
     return (
         f"{connection.name} will stop accepting sign-ins for {connection.account.name}; "
         f"{count_noun(users, 'user')} who sign{'s' if users == 1 else ''} in with SSO cannot use it until it is "
-        f"enabled again (those with a password can still use it)."
+        f"enabled again (those with a password can still sign in with it)."
     )
 
 

@@ -44,6 +44,7 @@ _BROWSER_NAMES = {
     "Edge Mobile": "Edge",
     "Samsung Internet": "Samsung Internet",
     "Opera Mobile": "Opera",
+    "HeadlessChrome": "Chrome",
 }
 #: The apps' own names for a session's ``app``.
 APP_NAMES = {"desktop": "Desktop app", "mobile": "Mobile app"}
