@@ -59,7 +59,7 @@ class UserList:
 
 def last_sign_ins(user_ids: list[int]) -> dict[int, dt.datetime]:
     """When each user last signed in (web or app): one grouped query for a whole page, read from
-    the ``(user_id, created_at)`` index, not one per user."""
+    the ``(user_id, created_at, ...)`` index, not one per user."""
     if not user_ids:
         return {}
     rows = db.session.execute(
