@@ -182,6 +182,7 @@ def configure_blueprints(app: Flask) -> None:
         api,
         app_auth,
         auth,
+        confirm,
         errors,
         health,
         limits,
@@ -210,6 +211,7 @@ def configure_blueprints(app: Flask) -> None:
         app.register_blueprint(demo_views.bp)
     errors.init_app(app)
     limits.init_app(app)
+    confirm.init_app(app)
 
 
 CONTENT_SECURITY_POLICY = (

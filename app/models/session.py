@@ -17,7 +17,21 @@ class UserSession(Model):
 
     __tablename__ = "sessions"
     __table_args__ = (
-        Index("ix_sessions_user_id_created_at", "user_id", "created_at"),
+        #: One user's sessions, newest first: their own list, a revocation, the last sign-in, and the
+        #: console's email filter over a few users. The filters' columns follow, so that SQLite
+        #: checks a state, app, account or last-use filter in the index and fetches only the rows
+        #: of the page (SQLite, 1M sessions, 250 users' active sessions: 3.5 -> 0.5 ms).
+        Index(
+            "ix_sessions_user_id_created_at_state",
+            "user_id",
+            "created_at",
+            "id",
+            "revoked_at",
+            "expires_at",
+            "app",
+            "account_id",
+            "last_used_at",
+        ),
         Index("ix_sessions_created_at_id", "created_at", "id"),
         #: The support console's list of one account, newest first, paged by (created_at, id).
         Index("ix_sessions_account_id_created_at_id", "account_id", "created_at", "id"),
@@ -87,6 +101,10 @@ class UserSession(Model):
     connection_id: Mapped[int | None] = mapped_column(
         ForeignKey("idp_connections.id", ondelete="SET NULL"), nullable=True
     )
+    #: ``sso`` or ``password``: how the user signed in, kept when the connection is deleted (its
+    #: ``connection_id`` is then null, like a password sign-in's). Null on sessions from before it
+    #: was recorded: read ``connection_id`` then.
+    signin_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
     saml_name_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     saml_session_index: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

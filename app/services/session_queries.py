@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.extensions import db
@@ -23,6 +23,7 @@ from app.services.listing import (
     keyset_page,
     start_of,
 )
+from app.services.session_display import SessionView, describe_sessions, device_label, signin_method_label
 from app.services.users import normalise_email
 from app.timeutil import utcnow
 
@@ -96,7 +97,12 @@ ORDERS = {
 }
 
 
-def _order(filters: SessionFilters) -> str:
+def _order(filters: SessionFilters, *, few_users: bool = False) -> str:
+    """The order of a filtered list. ``few_users``: the email filter matched few enough people to
+    name them by id; their sessions are few, read from ``(user_id, created_at, ...)`` newest first
+    (another order would walk that order's index over every session, checking each one's user)."""
+    if few_users:
+        return "created"
     if filters.used_from or filters.used_to:
         return "last_used"
     if filters.state in ("active", "expired"):
@@ -115,6 +121,10 @@ class SessionRow:
     email: str | None
     account_slug: str
     state: str
+    #: "Chrome on macOS", "Desktop app on Windows".
+    device: str = ""
+    #: "SSO via Okta", "Password".
+    method: str = ""
 
 
 @dataclass
@@ -147,7 +157,8 @@ class SessionQuery:
 
 def session_query(filters: SessionFilters, now: dt.datetime) -> SessionQuery:
     """The sessions matching ``filters`` at ``now``, and the order ``_order`` picks for them."""
-    order = _order(filters)
+    users = _email_matches(filters.email) if filters.email else None
+    order = _order(filters, few_users=isinstance(users, list))
     column = {
         "created": UserSession.created_at,
         "last_used": UserSession.last_used_at,
@@ -160,10 +171,16 @@ def session_query(filters: SessionFilters, now: dt.datetime) -> SessionQuery:
             return SessionQuery(None, column, order, note=f"There is no account “{filters.account}”.")
         where.append(UserSession.account_id == account_id)
     if filters.email:
-        user_id = db.session.scalar(select(User.id).where(User.email == filters.email))
-        if user_id is None:
-            return SessionQuery(None, column, order, note=f"No user has the email {filters.email}.")
-        where.append(UserSession.user_id == user_id)
+        if users is None:
+            return SessionQuery(None, column, order, note=_no_email_note(filters.email))
+        if isinstance(users, list):
+            where.append(UserSession.user_id.in_(users))
+        else:
+            # ``user_id + 0``: not the bare column, so that SQLite does not read the sessions of
+            # thousands of users through the (user_id, created_at, ...) index and sort them all, but
+            # walks the list's own order, checking each session's user against the matching ones
+            # (common enough, past EMAIL_USER_IDS_LIMIT, to fill a page soon).
+            where.append((UserSession.user_id + literal_column("0")).in_(users))
     if filters.app:
         where.append(UserSession.app == filters.app)
     if filters.state:
@@ -173,6 +190,36 @@ def session_query(filters: SessionFilters, now: dt.datetime) -> SessionQuery:
     if filters.used_to:
         where.append(UserSession.last_used_at < start_of(filters.used_to + dt.timedelta(days=1)))
     return SessionQuery(tuple(where), column, order)
+
+
+#: Up to this many users whose email matches are named by id, so that their sessions are read from
+#: the ``(user_id, created_at, ...)`` index, the other filters checked there, and sorted; with
+#: more, the list walks its order's index and checks each session's user against the matching
+#: users, which then are common enough to fill a page soon (1M sessions of 50,000 users: past 1,000
+#: users, at least one session in 50 matches).
+#: Measured by bench/support_list.py (the "email part" rows) on both sides of this number.
+EMAIL_USER_IDS_LIMIT = 1000
+
+
+def _email_matches(fragment: str) -> list[int] | Select[tuple[int]] | None:
+    """The users whose email contains ``fragment`` (already lower-cased, as emails are stored):
+    their ids, or a subquery when there are many, or None when nobody matches.
+
+    ``%`` and ``_`` typed by staff are matched as themselves (``autoescape``), not as wildcards.
+    """
+    matching = select(User.id).where(User.email.contains(fragment, autoescape=True))
+    ids = list(db.session.scalars(matching.limit(EMAIL_USER_IDS_LIMIT + 1)))
+    if not ids:
+        return None
+    return ids if len(ids) <= EMAIL_USER_IDS_LIMIT else matching
+
+
+def _no_email_note(fragment: str) -> str:
+    """What an empty result says: about an address when a whole one was typed, else a fragment."""
+    local, _, domain = fragment.partition("@")
+    if local and "." in domain:
+        return f"No user has the email {fragment}."
+    return f"No user's email contains “{fragment}”."
 
 
 def list_sessions(
@@ -189,8 +236,18 @@ def list_sessions(
     return SessionList(page, rows=_session_rows(page.rows, now), order=found.order)
 
 
+def connection_names(sessions: list[UserSession]) -> dict[int, str]:
+    """The display names of the connections ``sessions`` signed in through (one query)."""
+    ids = {s.connection_id for s in sessions if s.connection_id is not None}
+    if not ids:
+        return {}
+    return dict(
+        db.session.execute(select(IdpConnection.id, IdpConnection.name).where(IdpConnection.id.in_(ids))).tuples().all()
+    )
+
+
 def _session_rows(sessions: list[UserSession], now: dt.datetime) -> list[SessionRow]:
-    """Attach email and account slug with one query each (not one per row)."""
+    """Attach email, account slug and connection name with one query each (not one per row)."""
     user_ids = {s.user_id for s in sessions if s.user_id is not None}
     account_ids = {s.account_id for s in sessions}
     emails: dict[int, str] = (
@@ -203,8 +260,16 @@ def _session_rows(sessions: list[UserSession], now: dt.datetime) -> list[Session
         if account_ids
         else {}
     )
+    names = connection_names(sessions)
     return [
-        SessionRow(s, emails.get(s.user_id) if s.user_id else None, slugs.get(s.account_id, "?"), session_state(s, now))
+        SessionRow(
+            s,
+            emails.get(s.user_id) if s.user_id else None,
+            slugs.get(s.account_id, "?"),
+            session_state(s, now),
+            device_label(s.user_agent, s.app),
+            signin_method_label(s, names.get(s.connection_id) if s.connection_id else None),
+        )
         for s in sessions
     ]
 
@@ -218,6 +283,8 @@ class SessionDetail:
     account: Account
     connection: IdpConnection | None
     state: str
+    device: str = ""
+    method: str = ""
 
 
 def session_detail(session_id: int) -> SessionDetail | None:
@@ -229,7 +296,15 @@ def session_detail(session_id: int) -> SessionDetail | None:
     account = db.session.get(Account, session.account_id)
     if account is None:  # deleted with its sessions (ON DELETE CASCADE) between the two reads
         return None
-    return SessionDetail(session, user, account, connection, session_state(session, utcnow()))
+    return SessionDetail(
+        session,
+        user,
+        account,
+        connection,
+        session_state(session, utcnow()),
+        device_label(session.user_agent, session.app),
+        signin_method_label(session, connection.name if connection else None),
+    )
 
 
 # --- your sessions ---------------------------------------------------------------------------
@@ -248,6 +323,12 @@ def live_session_count(user_id: int) -> int:
         )
         or 0
     )
+
+
+def describe_live_sessions(user_id: int) -> list[SessionView]:
+    """A user's live sessions, most recently used first, each with its device and sign-in method."""
+    sessions = live_sessions_of(user_id)
+    return describe_sessions(sessions, connection_names(sessions))
 
 
 def live_sessions_of(user_id: int) -> list[UserSession]:

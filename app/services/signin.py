@@ -294,6 +294,7 @@ def finish_sso_sign_in(
         connection_id=result.connection_id,
         name_id=result.saml_name_id,
         session_index=result.saml_session_index,
+        signin_method="sso",
     )
     audit.record(
         "signin.sso",
@@ -353,6 +354,6 @@ def password_sign_in(
         )
     if current is not None:
         revoke_session(current, "replaced_at_signin")
-    new = create_session(user, app_name="portal", ip=ip, user_agent=user_agent)
+    new = create_session(user, app_name="portal", ip=ip, user_agent=user_agent, signin_method="password")
     audit.record("signin.password", account_id=user.account_id, subject_email=user.email)
     return new

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, func, or_, select
 
 from app.extensions import db
-from app.models import User
+from app.models import User, UserSession
 from app.models.user import ACTIVE, DEACTIVATED
 from app.roles import CUSTOMER_ROLES
 from app.services.listing import PAGE_SIZE, choice
@@ -51,6 +52,22 @@ class UserList:
     next_after: str | None
     #: The first email of this page, when a previous page exists.
     previous_before: str | None
+    #: User id -> when they last signed in (their newest session), for the users who ever did
+    #: and whose sessions are still kept (``flask sessions purge`` removes long-ended ones).
+    last_sign_in: dict[int, dt.datetime] = field(default_factory=dict)
+
+
+def last_sign_ins(user_ids: list[int]) -> dict[int, dt.datetime]:
+    """When each user last signed in (web or app): one grouped query for a whole page, read from
+    the ``(user_id, created_at, ...)`` index, not one per user."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(UserSession.user_id, func.max(UserSession.created_at))
+        .where(UserSession.user_id.in_(user_ids))
+        .group_by(UserSession.user_id)
+    ).tuples()
+    return {user_id: at for user_id, at in rows if user_id is not None}
 
 
 def _has_role(role: str) -> ColumnElement[bool]:
@@ -90,11 +107,21 @@ def list_users(
         more_before = len(users) > limit
         users = list(reversed(users[:limit]))
         return UserList(
-            users, total, users[-1].email if users else None, users[0].email if more_before and users else None
+            users,
+            total,
+            users[-1].email if users else None,
+            users[0].email if more_before and users else None,
+            last_sign_ins([user.id for user in users]),
         )
     if after:
         query = query.where(User.email > after[:320])
     users = list(db.session.scalars(query.order_by(User.email).limit(limit + 1)))
     more_after = len(users) > limit
     users = users[:limit]
-    return UserList(users, total, users[-1].email if more_after else None, users[0].email if after and users else None)
+    return UserList(
+        users,
+        total,
+        users[-1].email if more_after else None,
+        users[0].email if after and users else None,
+        last_sign_ins([user.id for user in users]),
+    )

@@ -57,6 +57,7 @@ def _session_values(
     connection_id: int | None,
     name_id: str | None,
     session_index: str | None,
+    signin_method: str | None,
 ) -> dict[str, Any]:
     now = utcnow()
     return {
@@ -70,6 +71,7 @@ def _session_values(
         "ip": ip,
         "user_agent": (user_agent or "")[:512] or None,
         "connection_id": connection_id,
+        "signin_method": signin_method or ("sso" if connection_id is not None else "password"),
         "saml_name_id": name_id,
         "saml_session_index": session_index,
     }
@@ -84,9 +86,13 @@ def create_session(
     connection_id: int | None = None,
     name_id: str | None = None,
     session_index: str | None = None,
+    signin_method: str | None = None,
 ) -> NewSession:
     """Start a session for ``user`` (a ``User``, or a row with its ``id`` and ``account_id``)
-    with a fresh random token. The caller commits."""
+    with a fresh random token. The caller commits.
+
+    ``signin_method`` (``sso`` or ``password``) defaults to what ``connection_id`` says.
+    """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session = UserSession(
         **_session_values(
@@ -98,6 +104,7 @@ def create_session(
             connection_id=connection_id,
             name_id=name_id,
             session_index=session_index,
+            signin_method=signin_method,
         )
     )
     db.session.add(session)
@@ -117,6 +124,7 @@ def start_session(
     connection_id: int | None = None,
     name_id: str | None = None,
     session_index: str | None = None,
+    signin_method: str | None = None,
 ) -> str:
     """``create_session`` for callers that need only the token (the web sign-in's finishing
     request): the same row, written by one Core INSERT, without an ORM object for the unit of
@@ -133,6 +141,7 @@ def start_session(
             connection_id=connection_id,
             name_id=name_id,
             session_index=session_index,
+            signin_method=signin_method,
         ),
     )
     return token
@@ -329,6 +338,7 @@ ENDED_BY: dict[str, str] = {
     "missing_from_import": "administrator",
     "role_removed": "administrator",
     "revoked_by_operator": "administrator",
+    "revoked_by_admin": "administrator",
     "sso_required": "sso_required",
     "scim_deactivated": "provisioning",
     "revoked_by_support": "support",

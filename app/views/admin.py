@@ -34,13 +34,17 @@ from app.extensions import db
 from app.models import User
 from app.models.user import ACTIVE, DEACTIVATED
 from app.roles import CUSTOMER_ROLES
+from app.services import confirmations
 from app.services.imports import MAX_ROWS, import_users, record_refused_import
 from app.services.listing import FilterError
-from app.services.session_queries import live_session_count
+from app.services.session_display import count_noun
+from app.services.session_queries import describe_live_sessions, live_session_count
 from app.services.setup_wizard import ReadOnlyAccessError, is_staff, require_change
 from app.services.user_directory import UserFilters, list_users
 from app.services.users import UserError, create_user, deactivate_user, delete_user, reactivate_user, update_user
+from app.sessions import revoke_sessions_for_user
 from app.views.access import SAFE_METHODS, refuse_read_only, role_required
+from app.views.confirm import Confirmation, render_confirmation
 from app.views.forms import Form
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,8 @@ def _staff_change_nothing() -> None:
 
 
 ADMIN_ROLE = "admin"
+#: Why a session ended when an admin signed its user out everywhere.
+SIGNED_OUT_BY_ADMIN = "revoked_by_admin"
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in CUSTOMER_ROLES]
 ROLE_HELP = {"admin": "Account Portal, desktop and mobile apps", "agent": "desktop and mobile apps"}
 
@@ -202,6 +208,7 @@ def user(user_id: int) -> Response | str | tuple[str, int]:
         action_form=ActionForm(),
         role_help=ROLE_HELP,
         live_sessions=live_session_count(target.id),
+        sessions=describe_live_sessions(target.id),
         is_self=target.id == current_user.id,
     ), status
 
@@ -215,7 +222,7 @@ def _refuse_self(target: User, verb: str) -> Response | None:
 
 @bp.route("/users/<id:user_id>/deactivate", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
-def deactivate(user_id: int) -> Response | str:
+def deactivate(user_id: int) -> Response | tuple[str, int]:
     """Confirm, then deactivate: every session of the user ends in the same transaction."""
     target = _own_user(user_id)
     refused = _refuse_self(target, "deactivate")
@@ -230,8 +237,48 @@ def deactivate(user_id: int) -> Response | str:
             db.session.commit()
             flash(f"Deactivated {target.email}; {revoked} session(s) signed out everywhere.", "success")
         return redirect(url_for("admin.user", user_id=target.id))
-    return render_template(
-        "admin/confirm_deactivate.html", target=target, form=form, live_sessions=live_session_count(target.id)
+    said = confirmations.deactivate(target)
+    return render_confirmation(
+        Confirmation(
+            title=f"Deactivate {target.email}?",
+            consequence=said.sentence,
+            details=said.details,
+            action=url_for("admin.deactivate", user_id=target.id),
+            button="Deactivate and sign out",
+            cancel=url_for("admin.user", user_id=target.id),
+            testid="confirm-deactivate",
+            breadcrumb=_user_breadcrumb(target),
+        )
+    )
+
+
+def _user_breadcrumb(target: User) -> tuple[tuple[str, str], ...]:
+    return (("Users", url_for("admin.users")), (target.email, url_for("admin.user", user_id=target.id)))
+
+
+@bp.route("/users/<id:user_id>/revoke-sessions", methods=["GET", "POST"])
+@role_required(ADMIN_ROLE)
+def revoke_sessions(user_id: int) -> Response | tuple[str, int]:
+    """Confirm, then sign the user out everywhere (they may sign in again: see deactivate)."""
+    target = _own_user(user_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        revoked = revoke_sessions_for_user(target, SIGNED_OUT_BY_ADMIN, actor=current_user.email)
+        db.session.commit()
+        flash(f"Signed {target.email} out of {count_noun(revoked, 'session')}.", "success")
+        return redirect(url_for("admin.user", user_id=target.id))
+    said = confirmations.sign_out_everywhere(target)
+    return render_confirmation(
+        Confirmation(
+            title=f"Sign {target.email} out everywhere?",
+            consequence=said.sentence,
+            details=(*said.details, "They can sign in again: to stop that, deactivate them."),
+            action=url_for("admin.revoke_sessions", user_id=target.id),
+            button="Sign out everywhere",
+            cancel=url_for("admin.user", user_id=target.id),
+            testid="confirm-revoke-sessions",
+            breadcrumb=_user_breadcrumb(target),
+        )
     )
 
 
@@ -261,10 +308,22 @@ def delete(user_id: int) -> Response | str | tuple[str, int]:
         db.session.commit()
         flash(f"Deleted {email}; {revoked} session(s) signed out everywhere.", "success")
         return redirect(url_for("admin.users"))
-    status = 422 if form.is_submitted() else 200
-    return render_template(
-        "admin/confirm_delete.html", target=target, form=form, live_sessions=live_session_count(target.id)
-    ), status
+    said = confirmations.delete(target)
+    return render_confirmation(
+        Confirmation(
+            title=f"Delete {target.email}?",
+            consequence=said.sentence,
+            details=(*said.details, "To keep the user but stop their access, deactivate them instead."),
+            action=url_for("admin.delete", user_id=target.id),
+            button="Delete user",
+            cancel=url_for("admin.user", user_id=target.id),
+            tick_box=form.confirm.label.text,
+            error=" ".join(form.confirm.errors),
+            testid="confirm-delete",
+            breadcrumb=_user_breadcrumb(target),
+        ),
+        422 if form.is_submitted() else 200,
+    )
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -22,9 +22,10 @@ from app.idp_plugins import PLUGINS
 from app.idp_plugins.render import render_provisioning
 from app.models import Account, ScimToken
 from app.roles import CUSTOMER_ROLES
-from app.services import provisioning
+from app.services import confirmations, provisioning
 from app.services.scim_tokens import MAX_LIVE_TOKENS, create_token, list_tokens, revoke_token, scim_base_url
 from app.views.access import role_required
+from app.views.confirm import Confirmation, render_confirmation
 from app.views.forms import Form
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,6 @@ def _render(account: Account, *, new_token: str | None = None, status: int = 200
         may_manage=_is_own_admin(account),
         token_form=forms.get("token_form") or NewTokenForm(formdata=None),
         mapping_form=forms.get("mapping_form") or GroupRoleForm(formdata=None),
-        revoke_form=RevokeTokenForm(formdata=None),
         unmap_form=UnmapGroupForm(formdata=None),
     ), status
 
@@ -140,6 +140,36 @@ def new_token(slug: str) -> tuple[str, int]:
         return _render(account, status=422, token_form=form)
     db.session.commit()
     return _render(account, new_token=created.token)
+
+
+@bp.get("/tokens/<id:token_id>/revoke")
+@role_required(ADMIN_ROLE)
+def confirm_revoke(slug: str, token_id: int) -> Response | tuple[str, int]:
+    """What revoking a token stops, before the POST to ``revoke`` (only the account's admins)."""
+    account = _managed_account(slug)
+    token = db.session.get(ScimToken, token_id)
+    if token is None or token.account_id != account.id:
+        abort(404)
+    if not token.is_live:
+        flash(f"Token {token.name} was already revoked.", "info")
+        return redirect(url_for("scim_setup.page", slug=account.slug))
+    said = confirmations.revoke_scim_token(token, sum(1 for t in list_tokens(account.id) if t.is_live))
+    return render_confirmation(
+        Confirmation(
+            title=f"Revoke the SCIM token “{token.name}”?",
+            consequence=said.sentence,
+            details=said.details,
+            action=url_for("scim_setup.revoke", slug=account.slug),
+            button="Revoke the token",
+            cancel=url_for("scim_setup.page", slug=account.slug),
+            hidden={"token_id": str(token.id)},
+            testid="confirm-revoke-token",
+            breadcrumb=(
+                (f"SSO setup for {account.name}", url_for("setup.connections", slug=account.slug)),
+                ("SCIM provisioning", url_for("scim_setup.page", slug=account.slug)),
+            ),
+        )
+    )
 
 
 @bp.post("/tokens/revoke")

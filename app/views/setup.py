@@ -35,6 +35,7 @@ from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
 from app.saml import MAX_METADATA_BYTES, MetadataError, overrides_of, resolve_options, sp_values, start_login
+from app.services import confirmations
 from app.services.accounts import set_sso_required, sso_ready_connection
 from app.services.attempt_explanations import explain_attempt
 from app.services.certificate_alerts import certificate_alerts
@@ -45,6 +46,7 @@ from app.services.connections import (
     SIGNED_ELEMENTS,
     ConnectionChangeError,
     certificate_rows,
+    certificates_removable,
     connection_summaries,
     create_connection,
     delete_connection,
@@ -77,6 +79,7 @@ from app.services.setup_wizard import (
 )
 from app.sessions.web import browser_binding, clear_session_cookie, current_session, set_binding_cookie
 from app.views.access import SAFE_METHODS, refuse_read_only, role_required
+from app.views.confirm import Confirmation, render_confirmation
 from app.views.forms import Form
 from app.views.setup_forms import (
     ConfirmActionForm,
@@ -538,11 +541,37 @@ def enable(connection_id: int) -> Response:
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
 
-@bp.post("/connections/<id:connection_id>/disable")
+def _connection_breadcrumb(connection: IdpConnection) -> tuple[tuple[str, str], ...]:
+    return (
+        (f"SSO setup for {connection.account.name}", url_for("setup.connections", slug=connection.account.slug)),
+        (connection.name, url_for("setup.connection", connection_id=connection.id)),
+    )
+
+
+@bp.route("/connections/<id:connection_id>/disable", methods=["GET", "POST"])
 @role_required(*MANAGER_ROLES)
-def disable(connection_id: int) -> Response:
-    """Stop sign-ins through this connection (needs the confirmation box ticked)."""
-    connection = _connection_or_404(connection_id)
+def disable(connection_id: int) -> Response | tuple[str, int]:
+    """Confirm, then stop sign-ins through this connection (the POST needs ``confirm=y``, which the
+    confirmation page sends)."""
+    connection = _connection_or_404(connection_id, change=True)
+    if request.method == "GET":
+        if connection.status != ENABLED:
+            flash(f"{connection.name} is not enabled: there is nothing to disable.", "info")
+            return redirect(url_for("setup.connection", connection_id=connection.id))
+        said = confirmations.disable_connection(connection)
+        return render_confirmation(
+            Confirmation(
+                title=f"Disable {connection.name}?",
+                consequence=said.sentence,
+                details=said.details,
+                action=url_for("setup.disable", connection_id=connection.id),
+                button="Disable sign-ins",
+                cancel=url_for("setup.connection", connection_id=connection.id),
+                hidden={"confirm": "y"},
+                testid="confirm-disable",
+                breadcrumb=_connection_breadcrumb(connection),
+            )
+        )
     form = ConfirmActionForm()
     if not form.validate():
         flash("Tick the box to confirm that users can no longer sign in through this connection.", "error")
@@ -564,28 +593,62 @@ def delete(connection_id: int) -> Response | tuple[str, int]:
     """Delete the connection after a confirmation page."""
     connection = _connection_or_404(connection_id, change=True)
     form = ConfirmActionForm()
-    if request.method == "POST":
-        if form.validate():
-            account_slug, name = connection.account.slug, connection.name
-            try:
-                delete_connection(connection)
-                db.session.commit()
-            except ConnectionChangeError as err:
-                db.session.rollback()
-                flash(str(err), "error")
-                return redirect(url_for("setup.connection", connection_id=connection_id))
-            flash(f"Deleted the connection {name}.", "success")
-            return redirect(url_for("setup.connections", slug=account_slug))
-        flash("Tick the box to confirm the deletion.", "error")
-    status = UNPROCESSABLE if request.method == "POST" else 200
-    return _render_connection_page("setup/delete.html", connection, status)
+    if request.method == "POST" and form.validate():
+        account_slug, name = connection.account.slug, connection.name
+        try:
+            delete_connection(connection)
+            db.session.commit()
+        except ConnectionChangeError as err:
+            db.session.rollback()
+            flash(str(err), "error")
+            return redirect(url_for("setup.connection", connection_id=connection_id))
+        flash(f"Deleted the connection {name}.", "success")
+        return redirect(url_for("setup.connections", slug=account_slug))
+    said = confirmations.delete_connection(
+        connection, get_plugin(connection.plugin_key).display_name, sp_values(connection).acs_url
+    )
+    return render_confirmation(
+        Confirmation(
+            title=f"Delete {connection.name}?",
+            consequence=said.sentence,
+            details=said.details,
+            action=url_for("setup.delete", connection_id=connection.id),
+            button="Delete the connection",
+            cancel=url_for("setup.connection", connection_id=connection.id),
+            tick_box="Yes, delete this connection",
+            error="Tick the box to confirm the deletion." if request.method == "POST" else "",
+            testid="delete-confirm",
+            breadcrumb=_connection_breadcrumb(connection),
+        ),
+        UNPROCESSABLE if request.method == "POST" else 200,
+    )
 
 
-@bp.post("/connections/<id:connection_id>/certificates/<id:certificate_id>/remove")
+@bp.route("/connections/<id:connection_id>/certificates/<id:certificate_id>/remove", methods=["GET", "POST"])
 @role_required(*MANAGER_ROLES)
-def remove_cert(connection_id: int, certificate_id: int) -> Response:
-    """Remove an old IdP certificate after a rollover."""
-    connection = _connection_or_404(connection_id)
+def remove_cert(connection_id: int, certificate_id: int) -> Response | tuple[str, int]:
+    """Confirm, then remove an old IdP certificate after a rollover."""
+    connection = _connection_or_404(connection_id, change=True)
+    if request.method == "GET":
+        certificate = next((cert for cert in connection.certificates if cert.id == certificate_id), None)
+        if certificate is None:
+            abort(404)
+        if not certificates_removable(connection):
+            flash("This is the connection's only signing certificate: add the new one before removing it.", "error")
+            return redirect(url_for("setup.connection", connection_id=connection.id))
+        said = confirmations.remove_certificate(connection, certificate)
+        return render_confirmation(
+            Confirmation(
+                title="Remove this signing certificate?",
+                consequence=said.sentence,
+                details=said.details,
+                action=url_for("setup.remove_cert", connection_id=connection.id, certificate_id=certificate.id),
+                button="Remove the certificate",
+                cancel=url_for("setup.connection", connection_id=connection.id),
+                testid="confirm-remove-certificate",
+                breadcrumb=_connection_breadcrumb(connection),
+            )
+        )
     try:
         removed = remove_certificate(connection, certificate_id)
         db.session.commit()

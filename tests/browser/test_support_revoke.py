@@ -41,6 +41,9 @@ def test_staff_finds_a_session_by_email_and_revokes_it(demo, new_page, page):
     assert page.text_content("[data-testid=detail-email]").strip() == "alice@demo.example"
     screenshot(page, "31-support-session-detail")
     page.click("[data-testid=revoke-session]")
+    page.wait_for_selector("[data-testid=confirm-revoke-session]")
+    assert "will be signed out at once" in page.text_content("[data-testid=confirm-consequence]")
+    page.click("[data-testid=confirm]")
     page.wait_for_selector("text=is revoked: its next request is refused")
     assert page.get_attribute("[data-testid=session-state]", "data-state") == "revoked"
     assert "revoked_by_support" in page.text_content("[data-testid=detail-revoked]")
