@@ -258,9 +258,10 @@ def _read_live_row(params: dict[str, Any]) -> tuple[Any, ...] | None:
     Autocommit: one read needs no BEGIN and no ROLLBACK, which on PostgreSQL are two round trips.
     Read once more: pooled connections are pinged only after an idle spell
     (``check_connections_after_idle``), so one cut a moment ago fails its first statement; the
-    driver's disconnect error has then invalidated the pool, and the second read, on a fresh
-    connection, is the one that counts (a read is safe to repeat). The request's database
-    session is not touched, so a request never loses or commits anything it had pending.
+    driver's disconnect error has then invalidated the pool, and the next read, on a fresh
+    connection, is the one that counts (a read is safe to repeat). A connection that cannot be
+    made is reported at once (503), never tried again here. The request's database session is
+    not touched, so a request never loses or commits anything it had pending.
     """
     engine = db.engine
     dispatch = engine.dispatch
@@ -271,7 +272,9 @@ def _read_live_row(params: dict[str, Any]) -> tuple[Any, ...] | None:
     try:
         return _read_live_row_core(engine, params)
     except DBAPIError as exc:
-        if not exc.connection_invalidated:
+        # Retried only when a statement failed on a connection that turned out dead (statement
+        # set): a failure to connect at all would only fail again.
+        if not exc.connection_invalidated or exc.statement is None:
             raise
     return _read_live_row_core(engine, params)
 
@@ -296,12 +299,24 @@ def _read_live_row_psycopg(engine: Engine, params: dict[str, Any]) -> tuple[bool
 
     Taken only while nothing listens to the engine's statements (SQLAlchemy's cursor events: a
     tracer, a test counting statements), so that whatever watches them sees this one too.
-    Returns (read, row). On any driver error the connection is discarded and (False, None) sends
-    the read to the Core path, which handles the error as every other statement's (pool
+    Returns (read, row). When no connection can be had, raises what ``Engine.connect`` would
+    (an outage: 503). When the statement fails, the connection is discarded and (False, None)
+    sends the read to the Core path, which handles errors as every other statement's (pool
     invalidation, 503s).
     """
-    sql, constants = _psycopg_lookup(engine.dialect)
-    pooled = engine.raw_connection()
+    dialect = engine.dialect
+    sql, constants = _psycopg_lookup(dialect)
+    try:
+        pooled = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as err:
+        raise DBAPIError.instance(
+            None,
+            None,
+            err,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(err, None, None),
+            dialect=dialect,
+        ) from err
     try:
         driver: Any = pooled.driver_connection
         driver.autocommit = True
@@ -309,7 +324,7 @@ def _read_live_row_psycopg(engine: Engine, params: dict[str, Any]) -> tuple[bool
             return True, driver.execute(sql, {**constants, **params}).fetchone()
         finally:
             driver.autocommit = False
-    except engine.dialect.loaded_dbapi.Error as err:
+    except dialect.loaded_dbapi.Error as err:
         pooled.invalidate(err)
         return False, None
     finally:
