@@ -181,8 +181,8 @@ def measure(app: Flask, sessions: int, requests: int, rounds: int, trips: RoundT
     expected = {"bearer": 200, "cookie": 200, "baseline": 401}
     per_round: dict[str, list[float]] = {name: [] for name in variants}
     round_trips: dict[str, float] = {}
-    for name, send in variants.items():  # warm-up: imports, compiled statements, the pool
-        for _ in range(50):
+    for name, send in variants.items():  # warm-up: imports, compiled statements, the pool, the caches
+        for _ in range(3 * requests):
             assert send().status_code == expected[name], name
         with trips.counting():
             for _ in range(20):
