@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -75,7 +74,6 @@ class Config:
     #: instead of an error; one in use a moment ago is not (see ``check_connections_after_idle``).
     #: 0 tests every checkout (SQLAlchemy's ``pool_pre_ping``).
     DATABASE_PING_IDLE_SECONDS = float(os.environ.get("DATABASE_PING_IDLE_SECONDS", "1"))
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
     #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
     #: Destination checks) are built from it, never from the Host header.
     BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")
