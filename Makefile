@@ -71,6 +71,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/scim.py
 	$(BIN)/python bench/password.py
 	$(BIN)/python bench/session_check.py
+	$(BIN)/python bench/native_token.py
 	$(BIN)/python bench/slo.py
 
 clean:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -70,9 +69,11 @@ class Config:
     #: Production settings with an http://localhost BASE_URL, for a production-like run on one
     #: machine (`make serve`). Never on a server: cookies lose their Secure flag.
     ALLOW_INSECURE_BASE_URL = os.environ.get("ALLOW_INSECURE_BASE_URL", "").lower() in ("1", "true", "yes")
-    #: Test each pooled connection on checkout (one cheap round trip), so that after a database
-    #: restart the first request gets a fresh connection instead of an error.
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    #: A pooled connection idle for longer than this many seconds is tested on checkout (one cheap
+    #: round trip), so that after a database restart the first request gets a fresh connection
+    #: instead of an error; one in use a moment ago is not (see ``check_connections_after_idle``).
+    #: 0 tests every checkout (SQLAlchemy's ``pool_pre_ping``).
+    DATABASE_PING_IDLE_SECONDS = float(os.environ.get("DATABASE_PING_IDLE_SECONDS", "1"))
     #: The public origin of the portal, as browsers and IdPs see it. SAML URLs (entity ID, ACS,
     #: Destination checks) are built from it, never from the Host header.
     BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000").rstrip("/")

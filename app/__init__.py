@@ -164,12 +164,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def configure_extensions(app: Flask) -> None:
-    from app.extensions import csrf, db, migrate
+    from app.extensions import check_connections_after_idle, csrf, db, migrate
     from app.sessions import web
 
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
     db.init_app(app)
+    with app.app_context():
+        check_connections_after_idle(db.engine, app.config["DATABASE_PING_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     web.init_app(app)

@@ -14,7 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TINY = {
     "acs.py": ["--responses", "4", "--rounds", "2", "--lookups", "20"],
-    "session_check.py": ["--small", "200", "--large", "400", "--lookups", "20"],
+    "session_check.py": ["--small", "200", "--large", "400", "--requests", "5", "--rounds", "1"],
+    "native_token.py": [
+        "--few",
+        "20",
+        "--many",
+        "40",
+        "--sessions-few",
+        "20",
+        "--sessions-many",
+        "40",
+        "--requests",
+        "3",
+        "--rounds",
+        "1",
+    ],
     "support_list.py": ["--sessions", "2000", "--audit-events", "500", "--repeat", "1"],
     "csv_import.py": ["--rows", "200", "--repeat", "1"],
     "revoke.py": ["--sessions", "10", "--background", "100", "--repeat", "1"],

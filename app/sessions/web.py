@@ -14,10 +14,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.extensions import login_manager
-from app.models import User, UserSession
+from app.models import UserSession
 from app.sessions import (
-    AppSession,
-    AppSessionUser,
+    LiveSession,
+    SessionUser,
     find_live_app_session,
     find_live_session,
     why_session_ended,
@@ -108,44 +108,44 @@ def bearer_token(req: Request) -> str | None:
     return token.strip()
 
 
-def current_session() -> UserSession | None:
-    """The live session of this request, if any (looked up on first use, like current_user)."""
+def current_live_session() -> LiveSession | None:
+    """The live session of this request (portal cookie or app bearer token) as plain values, if any."""
     if not current_user.is_authenticated:
         return None
-    return getattr(g, "user_session", None)
+    return getattr(g, "app_session", None) or getattr(g, "user_session", None)
 
 
-def required_session() -> UserSession:
-    """The live session of a request that ``login_required`` let through."""
-    session = current_session()
-    if session is None:
-        raise RuntimeError("required_session() called outside a signed-in request")
-    return session
+def current_session() -> UserSession | None:
+    """The row of this request's live portal session, if any, for the pages that show or end it
+    (loaded on first use; the lookup itself builds no ORM objects)."""
+    if not current_user.is_authenticated:
+        return None
+    live: LiveSession | None = getattr(g, "user_session", None)
+    return live.record if live is not None else None
 
 
-def current_app_session() -> AppSession | None:
+def current_app_session() -> LiveSession | None:
     """The desktop or mobile session of this API request made with a bearer token, if any."""
     if not current_user.is_authenticated:
         return None
     return getattr(g, "app_session", None)
 
 
-def load_user_from_request(req: Request) -> User | AppSessionUser | None:
+def load_user_from_request(req: Request) -> SessionUser | None:
     """flask-login request loader: bearer tokens are app sessions (API only), cookies are portal sessions.
 
     Outside ``/api/`` an Authorization header is ignored: the page is served as to a browser
-    without a session (the sign-in page), whatever token the header carries.
+    without a session (the sign-in page), whatever token the header carries. Roles are checked on
+    every request: a user who lost the role for the session's app is out at once.
     """
     if "Authorization" in req.headers and req.path.startswith(API_PREFIX):
-        # The apps' hot path: plain values from one Core statement, no ORM objects.
         app_session = find_live_app_session(bearer_token(req), APP_TOKEN_APPS)
-        # Roles are checked on every request: a user who lost the role for this app is out at once.
         if app_session is None or app_session.app not in app_session.user.apps:
             return None
         g.app_session = app_session
         return app_session.user
     session = find_live_session(req.cookies.get(session_cookie_name()), app_name="portal")
-    if session is None or session.user is None or session.app not in session.user.apps:
+    if session is None or session.app not in session.user.apps:
         return None
     g.user_session = session
     return session.user
@@ -198,7 +198,9 @@ def _look_up_session_first() -> None:
 
     flask-login loads lazily, on the first touch of ``current_user``; done here instead, the
     session's slide (its own short transaction) never waits on locks that the request itself
-    took. Static files need no session.
+    took. Static files need no session (flask-login's request loader still answers if asked).
     """
     if request.endpoint != "static":
-        _ = current_user.is_authenticated
+        # What flask-login's lazy ``current_user`` would do, without its machinery (the Flask
+        # session's user id, remember-me cookies, signals: none of which this app uses).
+        g._login_user = load_user_from_request(request) or login_manager.anonymous_user()

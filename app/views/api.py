@@ -7,14 +7,14 @@ Authorization header, which a browser never adds by itself; cookies are read onl
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from flask_login import current_user, login_required
+from flask_login import login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db, login_manager
 from app.models import UserSession
 from app.services.native_apps import TokenError, exchange_code, record_token_refusal, revoke_app_session
-from app.sessions.web import current_app_session, required_session
+from app.sessions.web import current_app_session, current_live_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -25,21 +25,17 @@ csrf.exempt(bp)
 def me() -> Response:
     """Who this session belongs to: 200 for a live session (an app's bearer token, or the
     portal's cookie), else 401."""
-    app_session = current_app_session()
-    if app_session is not None:
-        person = app_session.user
-        account_slug, app_name, expires_at = person.account_slug, app_session.app, app_session.expires_at
-    else:
-        session = required_session()
-        person = current_user
-        account_slug, app_name, expires_at = current_user.account.slug, session.app, session.expires_at
+    live = current_live_session()
+    if live is None:  # login_required let it through: a session it cannot see is a bug
+        raise RuntimeError("GET /me without a live session")
+    person = live.user
     return jsonify(
         email=person.email,
         name=person.name,
-        account=account_slug,
+        account=person.account_slug,
         roles=person.role_list,
-        app=app_name,
-        expires_at=expires_at.isoformat() + "Z",
+        app=live.app,
+        expires_at=live.expires_at.isoformat() + "Z",
     )
 
 

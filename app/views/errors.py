@@ -145,7 +145,7 @@ def discard_session() -> None:
     """Roll back the request's database session without ever raising.
 
     On a dead connection the rollback itself can fail; the pool then invalidates the connection
-    (``pool_pre_ping`` replaces it on next checkout), so closing the session is all that is left.
+    (the pool replaces it on next checkout), so closing the session is all that is left.
     """
     try:
         db.session.rollback()
