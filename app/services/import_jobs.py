@@ -257,10 +257,10 @@ def _rows(count: int) -> str:
 def progress_text(job: ImportJob) -> str:
     """One sentence for the progress bar's label, counts formatted."""
     if job.state == CHECKING:
-        return f"Checking: {job.rows_checked:,} of {_rows(job.rows_total)} checked"
+        return f"Checked {job.rows_checked:,} of {_rows(job.rows_total)}"
     if job.state == WRITING:
         if job.rows_written:
-            return f"Applying: {job.rows_written:,} of {_rows(job.rows_total)} written"
+            return f"Applied {job.rows_written:,} of {_rows(job.rows_total)}"
         return f"Applying {_rows(job.rows_total)}"
     if job.state == READY:
         return f"Checked {_rows(job.rows_total)}: ready to apply"
