@@ -153,8 +153,7 @@ def test_apply_is_one_button_and_applies_exactly_once(admin_client):
     assert applies[0].details["sha256"] == _job(path).sha256
 
 
-def test_an_apply_needs_a_csrf_token(app, admin_client, monkeypatch):
-    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+def test_an_apply_needs_a_csrf_token(admin_client):
     path = _upload(admin_client, GOOD)
     response = admin_client.post(f"{path}/apply", data={"sha256": _job(path).sha256})
     assert response.status_code == 400
