@@ -333,3 +333,14 @@ def test_the_import_page_lists_the_admins_recent_imports(admin_client):
     page = admin_client.get("/admin/import").get_data(as_text=True)
     assert f'href="{path}">people.csv</a>' in page and 'data-state="ready"' in page
     assert '<table class="stack"' in page and 'data-label="File"' in page
+
+
+def test_the_next_upload_drops_expired_and_abandoned_uploads(app, admin_client):
+    expired = _upload(admin_client, GOOD)
+    _set(expired, expires_at=utcnow() - dt.timedelta(seconds=1))
+    abandoned = _upload(admin_client, GOOD + "cy@acme.example,Cy,agent\n")
+    silent = app.config["IMPORT_JOB_HEARTBEAT_SECONDS"] + 1
+    _set(abandoned, state="checking", heartbeat_at=utcnow() - dt.timedelta(seconds=silent))
+    _upload(admin_client, "email,name,roles\ndee@acme.example,Dee,agent\n")
+    assert (_job(expired).state, _job(expired).error_code, _job(expired).content) == ("failed", "IMPORT_EXPIRED", None)
+    assert (_job(abandoned).error_code, _job(abandoned).content) == ("IMPORT_WORKER_LOST", None)

@@ -109,8 +109,9 @@ def store_upload(
     when the job is new (the second value).
 
     The same file (same SHA-256, same option) uploaded again by the same admin while its preview
-    is still open gives that preview (or check) back instead of a second copy. Expired previews of the
-    account lose their bytes here, so that stored uploads stay bounded without a sweeper.
+    is still open gives that preview (or check) back instead of a second copy. Expired previews and
+    jobs of dead workers of the account lose their bytes here, so that stored uploads stay
+    bounded without a sweeper.
     """
     content = stream.read()
     digest = hashlib.sha256(content).hexdigest()
@@ -119,6 +120,15 @@ def store_upload(
         update(ImportJob)
         .where(ImportJob.account_id == account.id, ImportJob.expires_at <= now, ImportJob.state == READY)
         .values(state=FAILED, error_code=EXPIRED, content=None, updated_at=now)
+    )
+    db.session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.account_id == account.id,
+            ImportJob.state.in_(RUNNING),
+            ImportJob.heartbeat_at < now - _config_seconds("IMPORT_JOB_HEARTBEAT_SECONDS"),
+        )
+        .values(state=FAILED, error_code=WORKER_LOST, content=None, updated_at=now)
     )
     existing = db.session.scalar(
         select(ImportJob)
@@ -320,10 +330,12 @@ def request_apply(job: ImportJob, sha256: str) -> None:
         .where(ImportJob.id == job.id, ImportJob.state == READY, ImportJob.expires_at > now)
         .values(state=WRITING, rows_written=0, heartbeat_at=now, updated_at=now)
     )
-    if not _rowcount(result):
+    if not _rowcount(result):  # another request moved it first, or it expired just now
         db.session.refresh(job)
         refresh(job)
-        return request_apply(job, sha256)  # says why, from the state another request left
+        if job.state == READY:
+            raise ImportJobError("IMPORT_NOT_READY", "This file cannot be applied right now. Try again.", 409)
+        return request_apply(job, sha256)  # says why, from the state the other request left
     report = preview(job)
     audit.record(
         "user.import.apply",
