@@ -9,9 +9,26 @@ import pytest
 
 from app.errors import ERROR_CODES
 from app.idp_plugins import PLUGINS, PluginRegistryError, check_registry, get_plugin
-from app.idp_plugins.base import NAMEID_EMAIL, SP_VALUE_KEYS, IdpPlugin, OptionHelp, SetupStep, SetupValue
+from app.idp_plugins.base import (
+    NAMEID_EMAIL,
+    SP_VALUE_KEYS,
+    IdpPlugin,
+    OptionHelp,
+    SetupFile,
+    SetupPath,
+    SetupStep,
+    SetupValue,
+)
 from app.idp_plugins.generic import GenericPlugin
-from app.idp_plugins.render import RenderedStep, render_hint, render_option_help, render_walkthrough
+from app.idp_plugins.render import (
+    RenderedStep,
+    find_path,
+    render_hint,
+    render_option_help,
+    render_setup_file,
+    render_walkthrough,
+    steps_on_path,
+)
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -42,6 +59,7 @@ def _placeholders(text: str) -> set[str]:
 def _texts(plugin: type[IdpPlugin]) -> list[str]:
     """Every text of a plugin that gets placeholders filled."""
     texts = [text for step in plugin.setup_steps for text in (step.title, step.body)]
+    texts += [file.content for step in plugin.setup_steps for file in step.files]
     options = [plugin.single_logout_help.body, plugin.encryption_help.body, plugin.signed_requests_help.body]
     return texts + list(plugin.hints.values()) + options
 
@@ -91,6 +109,7 @@ class TestPluginContract:
                 step.body,
                 *(v.label for v in step.values),
                 *(v.value for v in step.values),
+                *(f.content for f in step.files),
             ):
                 assert "{" not in text and "}" not in text, f"{plugin.key}: unfilled text {text!r}"
             assert all(value.value for value in step.values)
@@ -158,6 +177,56 @@ def test_check_registry_refuses_an_unknown_value_key() -> None:
     typo = _make_plugin("Typo", setup_steps=(step,))
     with pytest.raises(PluginRegistryError, match="acs_uri"):
         check_registry((typo,))
+
+
+_PATHS = (SetupPath("one", "One way", "The first."), SetupPath("two", "Another way", "The second."))
+
+
+@pytest.mark.parametrize(
+    ("steps", "paths", "message"),
+    [
+        ((SetupStep("Do", "It.", path="one"),), (), "unknown path"),
+        ((SetupStep("Pick", "One.", offers_paths=True),), (), "exactly one step"),
+        ((SetupStep("Do", "It."),), _PATHS, "exactly one step"),
+        ((SetupStep("Pick", "One.", offers_paths=True), SetupStep("Do", "It.", path="three")), _PATHS, "unknown path"),
+        (
+            (SetupStep("Do", "It.", path="one"), SetupStep("Pick", "One.", offers_paths=True)),
+            _PATHS,
+            "before the choice",
+        ),
+        ((SetupStep("Pick", "One.", offers_paths=True),), (_PATHS[0], _PATHS[0]), "unique"),
+        ((SetupStep("Pick", "One.", offers_paths=True),), (SetupPath("Bad Key", "x", "y"),), "dashes"),
+        (
+            (SetupStep("Save", "Them.", files=(SetupFile("a/x.xml", "<a/>"), SetupFile("b/x.xml", "<b/>"))),),
+            (),
+            "share a name",
+        ),
+    ],
+)
+def test_check_registry_refuses_bad_setup_paths_and_files(steps, paths, message) -> None:
+    with pytest.raises(PluginRegistryError, match=message):
+        check_registry((_make_plugin("Pathy", setup_steps=steps, setup_paths=paths),))
+
+
+def test_steps_on_path_stops_at_the_choice_and_then_shows_one_path() -> None:
+    steps = (
+        SetupStep("First", "Shared."),
+        SetupStep("Pick", "One.", offers_paths=True),
+        SetupStep("One A", "A.", path="one"),
+        SetupStep("Two A", "B {acs_url}.", path="two", files=(SetupFile("dir/f.xml", "<u>{acs_url}</u>"),)),
+        SetupStep("Last", "Shared again."),
+    )
+    plugin = _make_plugin("Pathy", setup_steps=steps, setup_paths=_PATHS)
+    assert check_registry((plugin,))
+    rendered = render_walkthrough(plugin, SAMPLE_VALUES)
+    titles = lambda key: [step.title for step in steps_on_path(rendered, find_path(plugin, key))]  # noqa: E731
+    assert titles(None) == titles("nonsense") == ["First", "Pick"]
+    assert titles("one") == ["First", "Pick", "One A", "Last"]
+    assert titles("two") == ["First", "Pick", "Two A", "Last"]
+    file = render_setup_file(plugin, SAMPLE_VALUES, "f.xml")
+    assert file is not None and file.content == f"<u>{ACS_URL}</u>" and file.path == "dir/f.xml"
+    assert file.media_type == "application/xml"
+    assert render_setup_file(plugin, SAMPLE_VALUES, "dir/f.xml") is None
 
 
 def test_check_registry_accepts_a_valid_throwaway_plugin() -> None:
@@ -241,7 +310,10 @@ def test_entra_audience_hint_explains_spn() -> None:
 
 def test_salesforce_covers_both_paths_and_sends_the_email() -> None:
     salesforce = get_plugin("salesforce")
-    text = " ".join(f"{step.title} {step.body}" for step in render_walkthrough(salesforce, SAMPLE_VALUES))
+    text = " ".join(
+        " ".join([step.title, step.body, *(value.value for value in step.values), *(f.content for f in step.files)])
+        for step in render_walkthrough(salesforce, SAMPLE_VALUES)
+    )
     assert "external client app" in text
     assert "connected app" in text
     assert "sf project deploy start" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.errors import ERROR_CODES
 from app.idp_plugins.base import SCIM_VALUE_KEYS, SIGNED_ELEMENTS, SP_VALUE_KEYS, IdpPlugin
 from app.idp_plugins.entra import EntraPlugin
@@ -24,6 +26,24 @@ PLUGINS: tuple[type[IdpPlugin], ...] = (
 
 class PluginRegistryError(RuntimeError):
     """A plugin is malformed; the app refuses to start."""
+
+
+def _check_paths_and_files(plugin: type[IdpPlugin]) -> None:
+    """Setup paths: one step asks for the choice, before every step of a path, and every step's path
+    exists; walkthrough files have unique names (the download finds a file by its name)."""
+    where = f"IdP plugin {plugin.__name__} ({plugin.key})"
+    path_keys = [path.key for path in plugin.setup_paths]
+    if len(set(path_keys)) != len(path_keys) or not all(re.fullmatch(r"[a-z0-9-]+", key) for key in path_keys):
+        raise PluginRegistryError(f"{where}: setup path keys must be unique and use a-z, 0-9 and dashes.")
+    asking = [index for index, step in enumerate(plugin.setup_steps) if step.offers_paths]
+    if bool(asking) != bool(path_keys) or len(asking) > 1:
+        raise PluginRegistryError(f"{where}: with setup paths, exactly one step must offer them (and none without).")
+    for index, step in enumerate(plugin.setup_steps):
+        if step.path is not None and (step.path not in path_keys or index < asking[0]):
+            raise PluginRegistryError(f"{where}: step {step.title!r} names an unknown path or comes before the choice.")
+    names = [file.name for step in plugin.setup_steps for file in step.files]
+    if len(set(names)) != len(names):
+        raise PluginRegistryError(f"{where}: two walkthrough files share a name.")
 
 
 def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, type[IdpPlugin]]:
@@ -51,6 +71,7 @@ def check_registry(plugins: tuple[type[IdpPlugin], ...] = PLUGINS) -> dict[str, 
                     raise PluginRegistryError(
                         f"IdP plugin {name} ({key}): step {step.title!r} shows unknown value {value.key!r}."
                     )
+        _check_paths_and_files(plugin)
         for option in ("single_logout_help", "encryption_help", "signed_requests_help"):
             help_text = getattr(plugin, option, None)
             if help_text is None or not help_text.body:

@@ -50,6 +50,16 @@ class SetupValue:
     key: str
     #: A fixed value to show instead of one of ours (e.g. ``SHA-256``, ``EmailAddress``).
     literal: str | None = None
+    #: Whether the admin *types* the literal into a text field (an attribute name, ``user.email``,
+    #: a command): it then gets a Copy button like our own values, because a typo there breaks the
+    #: sign-in silently. A choice in a menu or a checkbox (``Signed``) is shown as a setting instead.
+    #: Our own values (no ``literal``) are always copied.
+    typed: bool = False
+
+    @property
+    def copyable(self) -> bool:
+        """Whether the page shows this value with a Copy button (ours, or a literal to type)."""
+        return self.literal is None or self.typed
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,38 @@ class OptionHelp:
 
 
 @dataclass(frozen=True)
+class SetupFile:
+    """A file the admin saves as it is (an XML metadata component): shown whole, copyable and
+    downloadable, with ``{placeholders}`` filled like a step's body."""
+
+    #: Where the file goes in the admin's project (``force-app/.../X.eca-meta.xml``); its last part
+    #: is the download's file name and must be unique within the plugin.
+    path: str
+    #: The file's text with ``{placeholders}`` for SP values.
+    content: str
+    #: The Content-Type of the download.
+    media_type: str = "application/xml"
+
+    @property
+    def name(self) -> str:
+        """The file name alone: what the download is saved as."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SetupPath:
+    """One of several ways to set the IdP up (Salesforce: a connected app, or an external client
+    app deployed as metadata); the admin chooses one and sees only its steps."""
+
+    #: Short key used in the page's address (``?path=connected-app``): letters, digits, dashes.
+    key: str
+    #: What the choice is called on the page ("A connected app").
+    label: str
+    #: When to choose it, in one or two sentences.
+    description: str
+
+
+@dataclass(frozen=True)
 class SetupStep:
     """One step of the walkthrough, in the order of the IdP's own screens."""
 
@@ -73,6 +115,13 @@ class SetupStep:
     body: str
     #: Values shown with copy buttons, in the order the IdP's form asks for them.
     values: tuple[SetupValue, ...] = field(default_factory=tuple)
+    #: The key of the ``SetupPath`` this step belongs to; None for a step every path shares.
+    path: str | None = None
+    #: Whether this step asks the admin to choose one of the plugin's ``setup_paths``; the steps
+    #: after it are shown once a path is chosen.
+    offers_paths: bool = False
+    #: Files to save as they are, each shown in a copyable block with a download link.
+    files: tuple[SetupFile, ...] = field(default_factory=tuple)
 
 
 class IdpPlugin:
@@ -108,6 +157,9 @@ class IdpPlugin:
     certificate_lifetime_years: ClassVar[float | None] = None
     #: The walkthrough, in the IdP's own screen order.
     setup_steps: ClassVar[tuple[SetupStep, ...]] = ()
+    #: The ways to set the IdP up when it has several; a step that ``offers_paths`` asks which one,
+    #: and steps with a ``path`` are shown only on theirs. Empty for a single way.
+    setup_paths: ClassVar[tuple[SetupPath, ...]] = ()
     #: The SCIM provisioning walkthrough, in the IdP's own screen order; its values come from
     #: ``SCIM_VALUE_KEYS``. Empty when the IdP cannot provision this kind of app (then say so in
     #: ``provisioning_unavailable``) or has no steps of its own (the generic ones apply).

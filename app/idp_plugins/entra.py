@@ -102,8 +102,8 @@ class EntraPlugin(IdpPlugin):
                 "Identifier (Name ID) and set its source attribute to user.mail."
             ),
             values=(
-                SetupValue(_EMAIL_CLAIM, "email_claim", literal="user.mail"),
-                SetupValue("Unique User Identifier (Name ID)", "nameid", literal="user.userprincipalname"),
+                SetupValue(_EMAIL_CLAIM, "email_claim", literal="user.mail", typed=True),
+                SetupValue("Unique User Identifier (Name ID)", "nameid", literal="user.userprincipalname", typed=True),
             ),
         ),
         SetupStep(

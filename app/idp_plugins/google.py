@@ -96,7 +96,7 @@ class GooglePlugin(IdpPlugin):
             ),
             values=(
                 SetupValue("Google Directory attributes", "directory_attribute", literal="Primary email"),
-                SetupValue("App attributes", "app_attribute", literal="email"),
+                SetupValue("App attributes", "app_attribute", literal="email", typed=True),
             ),
         ),
         SetupStep(

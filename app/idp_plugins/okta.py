@@ -104,9 +104,9 @@ class OktaPlugin(IdpPlugin):
                 "if the Okta username is not an email address. Click Next."
             ),
             values=(
-                SetupValue("Name", "attribute_name", literal="email"),
+                SetupValue("Name", "attribute_name", literal="email", typed=True),
                 SetupValue("Name format", "attribute_name_format", literal="Unspecified"),
-                SetupValue("Value", "attribute_value", literal="user.email"),
+                SetupValue("Value", "attribute_value", literal="user.email", typed=True),
             ),
         ),
         SetupStep(
@@ -144,7 +144,7 @@ class OktaPlugin(IdpPlugin):
             "Push Profile Updates and Push Groups. Click Test Connector Configuration, then Save.",
             (
                 SetupValue("SCIM connector base URL", "scim_base_url"),
-                SetupValue("Unique identifier field for users", "", literal="userName"),
+                SetupValue("Unique identifier field for users", "", literal="userName", typed=True),
                 SetupValue("Authentication Mode", "", literal="HTTP Header"),
                 SetupValue("Authorization (Bearer)", "", literal="the SCIM token created above (shown once)"),
             ),

@@ -88,7 +88,7 @@ class OneLoginPlugin(IdpPlugin):
                 'the user\'s Email, with "Include in SAML assertion" checked. Save.'
             ),
             values=(
-                SetupValue("Field name", "parameter_name", literal="email"),
+                SetupValue("Field name", "parameter_name", literal="email", typed=True),
                 SetupValue("Flags", "parameter_flags", literal="Include in SAML assertion"),
                 SetupValue("Value", "parameter_value", literal="Email"),
             ),
@@ -127,7 +127,7 @@ class OneLoginPlugin(IdpPlugin):
             (
                 SetupValue("SCIM Base URL", "scim_base_url"),
                 SetupValue("SCIM Bearer Token", "", literal="the SCIM token created above (shown once)"),
-                SetupValue("SCIM JSON Template: userName", "", literal="{$user.email}"),
+                SetupValue("SCIM JSON Template: userName", "", literal="{$user.email}", typed=True),
             ),
         ),
         SetupStep(

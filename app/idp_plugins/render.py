@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.idp_plugins.base import IdpPlugin, SetupStep
+from app.idp_plugins.base import IdpPlugin, SetupFile, SetupPath, SetupStep
 from app.idp_plugins.generic import GenericPlugin
 
 
@@ -21,6 +21,20 @@ class RenderedValue:
 
     label: str
     value: str
+    #: Shown with a Copy button (our values, and literals the admin types); else shown as a setting.
+    copy: bool = True
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file to save as it is (``SetupFile``) with this connection's values filled in."""
+
+    #: Where it goes in the admin's project.
+    path: str
+    #: The download's file name.
+    name: str
+    content: str
+    media_type: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,11 @@ class RenderedStep:
     title: str
     body: str
     values: list[RenderedValue] = field(default_factory=list)
+    #: The ``SetupPath`` key the step belongs to; None when every path shares it.
+    path: str | None = None
+    #: Whether the page asks here which of the plugin's paths the admin takes.
+    offers_paths: bool = False
+    files: list[RenderedFile] = field(default_factory=list)
 
 
 def _with_derived_values(values: Mapping[str, str]) -> dict[str, str]:
@@ -75,7 +94,7 @@ def render_walkthrough(
         shown: list[RenderedValue] = []
         for value in step.values:
             if value.literal is not None:
-                shown.append(RenderedValue(value.label, value.literal))
+                shown.append(RenderedValue(value.label, value.literal, copy=value.typed))
                 continue
             if value.key not in filled:
                 error = KeyError(value.key)
@@ -87,9 +106,47 @@ def render_walkthrough(
                 title=_fill(step.title, filled, where),
                 body=_fill(step.body, filled, where),
                 values=shown,
+                path=step.path,
+                offers_paths=step.offers_paths,
+                files=[_render_file(file, filled, where) for file in step.files],
             )
         )
     return rendered
+
+
+def _render_file(file: SetupFile, filled: Mapping[str, str], where: str) -> RenderedFile:
+    content = _fill(file.content, filled, f"{where} file {file.name}")
+    return RenderedFile(path=file.path, name=file.name, content=content, media_type=file.media_type)
+
+
+def find_path(plugin: type[IdpPlugin], key: str | None) -> SetupPath | None:
+    """The plugin's setup path called ``key``, or None (no such path, or none asked for)."""
+    return next((path for path in plugin.setup_paths if path.key == key), None)
+
+
+def steps_on_path(steps: list[RenderedStep], path: SetupPath | None) -> list[RenderedStep]:
+    """The steps an admin on ``path`` follows: the shared ones and that path's own.
+
+    Before a path is chosen (``None``) the walkthrough stops at the step that asks for the choice:
+    the later shared steps come after a path's steps, so showing them first would mislead.
+    """
+    shown: list[RenderedStep] = []
+    for step in steps:
+        if step.path is None or (path is not None and step.path == path.key):
+            shown.append(step)
+        if step.offers_paths and path is None:
+            break
+    return shown
+
+
+def render_setup_file(plugin: type[IdpPlugin], values: Mapping[str, str], name: str) -> RenderedFile | None:
+    """The plugin's walkthrough file called ``name``, filled in with ``values``; None when it has none."""
+    filled = _with_derived_values(values)
+    for step in plugin.setup_steps:
+        for file in step.files:
+            if file.name == name:
+                return _render_file(file, filled, f"{plugin.__name__} step {step.title!r}")
+    return None
 
 
 @dataclass(frozen=True)

@@ -9,47 +9,72 @@ both. Checked against Salesforce Help and the Metadata API Developer Guide; see 
 
 from typing import ClassVar
 
-from app.idp_plugins.base import NAMEID_UNSPECIFIED, IdpPlugin, OptionHelp, SetupStep, SetupValue
+from app.idp_plugins.base import (
+    NAMEID_UNSPECIFIED,
+    IdpPlugin,
+    OptionHelp,
+    SetupFile,
+    SetupPath,
+    SetupStep,
+    SetupValue,
+)
 
 #: The external client app's API name used in the metadata files below.
 _ECA_NAME = "PhoneSystemSSO"
+#: Where the Salesforce CLI project keeps the metadata components.
+_SOURCE_DIR = "force-app/main/default/"
 
+#: The three metadata components of the external client app, our values filled in on the page.
 _ECA_FILES = (
-    "force-app/main/default/externalClientApps/" + _ECA_NAME + ".eca-meta.xml\n"
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<ExternalClientApplication xmlns="http://soap.sforce.com/2006/04/metadata">\n'
-    "    <contactEmail>(your admin email address)</contactEmail>\n"
-    "    <distributionState>Local</distributionState>\n"
-    "    <label>Phone system SSO</label>\n"
-    "</ExternalClientApplication>\n"
-    "\n"
-    "force-app/main/default/extlClntAppPolicies/" + _ECA_NAME + ".ecaPlcy-meta.xml\n"
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<ExtlClntAppConfigurablePolicies xmlns="http://soap.sforce.com/2006/04/metadata">\n'
-    "    <externalClientApplication>" + _ECA_NAME + "</externalClientApplication>\n"
-    "    <isEnabled>true</isEnabled>\n"
-    "    <isSamlPluginEnabled>true</isSamlPluginEnabled>\n"
-    "    <label>" + _ECA_NAME + " policies</label>\n"
-    "    <startPage>Custom</startPage>\n"
-    "    <startUrl>{start_url}</startUrl>\n"
-    "</ExtlClntAppConfigurablePolicies>\n"
-    "\n"
-    "force-app/main/default/extlClntAppSamlConfigurablePolicies/" + _ECA_NAME + ".ecaSamlPlcy-meta.xml\n"
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<ExtlClntAppSamlConfigurablePolicies xmlns="http://soap.sforce.com/2006/04/metadata">\n'
-    "    <acsUrl>{acs_url}</acsUrl>\n"
-    "    <customAttributes>\n"
-    "        <formula>$User.Email</formula>\n"
-    "        <key>email</key>\n"
-    "    </customAttributes>\n"
-    "    <entityUrl>{sp_entity_id}</entityUrl>\n"
-    "    <externalClientApplication>" + _ECA_NAME + "</externalClientApplication>\n"
-    "    <label>" + _ECA_NAME + " SAML</label>\n"
-    "    <nameIdFormat>Unspecified</nameIdFormat>\n"
-    "    <signingAlgorithmType>SHA256</signingAlgorithmType>\n"
-    "    <subjectType>PersistentId</subjectType>\n"
-    "</ExtlClntAppSamlConfigurablePolicies>"
+    SetupFile(
+        path=_SOURCE_DIR + "externalClientApps/" + _ECA_NAME + ".eca-meta.xml",
+        content=(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ExternalClientApplication xmlns="http://soap.sforce.com/2006/04/metadata">\n'
+            "    <contactEmail>(your admin email address)</contactEmail>\n"
+            "    <distributionState>Local</distributionState>\n"
+            "    <label>Phone system SSO</label>\n"
+            "</ExternalClientApplication>\n"
+        ),
+    ),
+    SetupFile(
+        path=_SOURCE_DIR + "extlClntAppPolicies/" + _ECA_NAME + ".ecaPlcy-meta.xml",
+        content=(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ExtlClntAppConfigurablePolicies xmlns="http://soap.sforce.com/2006/04/metadata">\n'
+            "    <externalClientApplication>" + _ECA_NAME + "</externalClientApplication>\n"
+            "    <isEnabled>true</isEnabled>\n"
+            "    <isSamlPluginEnabled>true</isSamlPluginEnabled>\n"
+            "    <label>" + _ECA_NAME + " policies</label>\n"
+            "    <startPage>Custom</startPage>\n"
+            "    <startUrl>{start_url}</startUrl>\n"
+            "</ExtlClntAppConfigurablePolicies>\n"
+        ),
+    ),
+    SetupFile(
+        path=_SOURCE_DIR + "extlClntAppSamlConfigurablePolicies/" + _ECA_NAME + ".ecaSamlPlcy-meta.xml",
+        content=(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ExtlClntAppSamlConfigurablePolicies xmlns="http://soap.sforce.com/2006/04/metadata">\n'
+            "    <acsUrl>{acs_url}</acsUrl>\n"
+            "    <customAttributes>\n"
+            "        <formula>$User.Email</formula>\n"
+            "        <key>email</key>\n"
+            "    </customAttributes>\n"
+            "    <entityUrl>{sp_entity_id}</entityUrl>\n"
+            "    <externalClientApplication>" + _ECA_NAME + "</externalClientApplication>\n"
+            "    <label>" + _ECA_NAME + " SAML</label>\n"
+            "    <nameIdFormat>Unspecified</nameIdFormat>\n"
+            "    <signingAlgorithmType>SHA256</signingAlgorithmType>\n"
+            "    <subjectType>PersistentId</subjectType>\n"
+            "</ExtlClntAppSamlConfigurablePolicies>\n"
+        ),
+    ),
 )
+
+#: The two ways to register us; the walkthrough shows one at a time.
+CONNECTED_APP = "connected-app"
+EXTERNAL_CLIENT_APP = "external-client-app"
 
 
 class SalesforcePlugin(IdpPlugin):
@@ -101,6 +126,24 @@ class SalesforcePlugin(IdpPlugin):
     metadata_url_pattern = "https://{my_domain}.my.salesforce.com/.well-known/samlidp.xml"
     #: Self-signed certificates with a 2048- or 3072-bit key expire after one year (4096: two).
     certificate_lifetime_years = 1
+    setup_paths = (
+        SetupPath(
+            key=CONNECTED_APP,
+            label="A connected app",
+            description=(
+                "You already have a connected app for us, or Salesforce Support enabled the creation of new "
+                "connected apps in your org. Everything happens in Setup."
+            ),
+        ),
+        SetupPath(
+            key=EXTERNAL_CLIENT_APP,
+            label="An external client app, deployed with the Salesforce CLI",
+            description=(
+                "Salesforce's replacement for new connected apps: three metadata files (our values already "
+                "filled in) deployed with the sf command. Developer, Performance and Unlimited editions."
+            ),
+        ),
+    )
     setup_steps = (
         SetupStep(
             title="Enable Salesforce as an identity provider",
@@ -116,15 +159,14 @@ class SalesforcePlugin(IdpPlugin):
             body=(
                 "Since Spring '26 Salesforce no longer lets you create a new connected app unless "
                 "Salesforce Support enables it for your org; existing connected apps keep working. "
-                "Path A below uses a connected app: one you already have for us, or a new one after "
-                "Support enabled creation. Path B registers us as an external client app, whose SAML "
-                "settings are deployed as metadata with the Salesforce CLI (Salesforce documents this "
-                "for Developer, Performance and Unlimited editions). Follow one path, then continue "
-                'at "Give users access and copy the metadata URL".'
+                "The replacement is an external client app, whose SAML settings are deployed as "
+                "metadata with the Salesforce CLI. Choose the way that fits your org; the steps for "
+                "it follow."
             ),
+            offers_paths=True,
         ),
         SetupStep(
-            title="Path A: configure the connected app",
+            title="Configure the connected app",
             body=(
                 "In Setup > App Manager, edit your existing connected app for us (or click New "
                 "Connected App if Support enabled creation; give it a name and contact email). In "
@@ -147,9 +189,10 @@ class SalesforcePlugin(IdpPlugin):
                 SetupValue("IdP Certificate", "idp_certificate", literal="The certificate chosen in step 1"),
                 SetupValue("Signing Algorithm for SAML Messages", "signing_algorithm", literal="SHA256"),
             ),
+            path=CONNECTED_APP,
         ),
         SetupStep(
-            title="Path A: send the user's email",
+            title="Send the user's email",
             body=(
                 "Open the connected app's Manage page (App Manager > the app > Manage). Under Custom "
                 "Attributes click New and add the attribute below, so every response carries the "
@@ -157,45 +200,57 @@ class SalesforcePlugin(IdpPlugin):
                 "who use {account_name}'s phone system."
             ),
             values=(
-                SetupValue("Attribute key", "attribute_key", literal="email"),
-                SetupValue("Attribute value", "attribute_value", literal="$User.Email"),
+                SetupValue("Attribute key", "attribute_key", literal="email", typed=True),
+                SetupValue("Attribute value", "attribute_value", literal="$User.Email", typed=True),
             ),
+            path=CONNECTED_APP,
         ),
         SetupStep(
-            title="Path B: write the external client app metadata",
+            title="Write the external client app metadata",
             body=(
                 'You need the Salesforce CLI (sf), the user permissions "Create, edit, and delete '
                 'External Client Apps" and "View all External Client Apps, view their settings, and '
-                'edit their policies", and API version 63.0 or later. Run\n'
-                "  sf project generate --name phone-sso\n"
-                "and set sourceApiVersion in phone-sso/sfdx-project.json to 63.0 or later. Then create "
-                "these three files in phone-sso (our values are already filled in; only the contact "
-                "email is yours). The custom attribute email = $User.Email sends the user's real "
-                "email; subjectType PersistentId keeps the Salesforce username out of the NameID.\n\n" + _ECA_FILES
+                'edit their policies", and API version 63.0 or later. Create a project with the '
+                "command below and set sourceApiVersion in phone-sso/sfdx-project.json to 63.0 or "
+                "later. Then save the three files below in phone-sso, each at the path shown (our "
+                "values are already filled in; only the contact email is yours). The custom attribute "
+                "email = $User.Email sends the user's real email; subjectType PersistentId keeps the "
+                "Salesforce username out of the NameID. If your org's external client app pages offer "
+                "Enable SAML, you may enter the values below there instead of deploying files."
             ),
             values=(
+                SetupValue("Create the project", "", literal="sf project generate --name phone-sso", typed=True),
                 SetupValue("entityUrl", "sp_entity_id"),
                 SetupValue("acsUrl", "acs_url"),
                 SetupValue("startUrl", "start_url"),
-                SetupValue("subjectType", "subject_type", literal="PersistentId"),
-                SetupValue("nameIdFormat", "nameid_format", literal="Unspecified"),
-                SetupValue("signingAlgorithmType", "signing_algorithm", literal="SHA256"),
-                SetupValue("customAttributes key", "attribute_key", literal="email"),
-                SetupValue("customAttributes formula", "attribute_formula", literal="$User.Email"),
+                SetupValue("subjectType", "subject_type", literal="PersistentId", typed=True),
+                SetupValue("nameIdFormat", "nameid_format", literal="Unspecified", typed=True),
+                SetupValue("signingAlgorithmType", "signing_algorithm", literal="SHA256", typed=True),
+                SetupValue("customAttributes key", "attribute_key", literal="email", typed=True),
+                SetupValue("customAttributes formula", "attribute_formula", literal="$User.Email", typed=True),
             ),
+            files=_ECA_FILES,
+            path=EXTERNAL_CLIENT_APP,
         ),
         SetupStep(
-            title="Path B: deploy the external client app",
+            title="Deploy the external client app",
             body=(
-                "From the phone-sso folder, sign in to your org and deploy:\n"
-                "  sf org login web --alias phone-sso-org\n"
-                "  sf project deploy start --source-dir force-app --target-org phone-sso-org\n"
-                "Do not add a certificate element: with one, Salesforce requires every sign-in "
-                "request to be signed, and ours are not. Then in Setup > External Client App Manager, "
-                "open the app and, under Policies, choose the profiles or permission sets of the "
-                "people who use {account_name}'s phone system. (If your org's external client app "
-                "pages offer Enable SAML, you may enter the Path B values there instead.)"
+                "From the phone-sso folder, sign in to your org and deploy with the two commands "
+                "below. Do not add a certificate element: with one, Salesforce requires every "
+                "sign-in request to be signed, and ours are not. Then in Setup > External Client App "
+                "Manager, open the app and, under Policies, choose the profiles or permission sets of "
+                "the people who use {account_name}'s phone system."
             ),
+            values=(
+                SetupValue("Sign in to your org", "", literal="sf org login web --alias phone-sso-org", typed=True),
+                SetupValue(
+                    "Deploy",
+                    "",
+                    literal="sf project deploy start --source-dir force-app --target-org phone-sso-org",
+                    typed=True,
+                ),
+            ),
+            path=EXTERNAL_CLIENT_APP,
         ),
         SetupStep(
             title="Give users access and copy the metadata URL",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
@@ -69,14 +71,60 @@ def generate_key_pair(common_name: str, *, years: int = 10) -> tuple[str, str]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+class CertificateUnreadable(ValueError):
+    """Text that is not a usable X.509 certificate: ``str()`` is a plain sentence for the admin
+    (what it is and what to paste instead); ``detail`` is the library's reason, for the audit only."""
+
+    def __init__(self, sentence: str, detail: str = "") -> None:
+        super().__init__(sentence)
+        self.detail = detail
+
+
+#: PEM labels of things admins paste by mistake, and what to say about each.
+_WRONG_PEM_KINDS = (
+    (
+        "PRIVATE KEY",
+        "This is a private key, not a certificate. Keep the private key secret (if it left your identity "
+        "provider, create a new one there) and paste the certificate instead: it starts with "
+        "-----BEGIN CERTIFICATE-----.",
+    ),
+    (
+        "PUBLIC KEY",
+        "This is a public key, not a certificate. Paste the whole certificate instead: it starts with "
+        "-----BEGIN CERTIFICATE-----.",
+    ),
+    (
+        "CERTIFICATE REQUEST",
+        "This is a certificate request, not a certificate. Paste the signing certificate your identity "
+        "provider shows: it starts with -----BEGIN CERTIFICATE-----.",
+    ),
+)
+DAMAGED_CERTIFICATE = (
+    "The certificate is incomplete or damaged: part of it is missing or changed. Copy it again in full, "
+    "from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----, or download it from your identity provider."
+)
+_NOT_BASE64 = (
+    "This text is not a certificate. Paste the signing certificate your identity provider shows: it "
+    "starts with -----BEGIN CERTIFICATE----- (or is the long block of letters and digits between those lines)."
+)
+_BASE64_BODY = re.compile(r"^[A-Za-z0-9+/=]+$")
+
+
 def normalise_certificate(text: str) -> str:
     """Accept a PEM certificate or the bare base64 of one (as in metadata); return PEM.
 
-    Raises ValueError with a readable reason when it is not a certificate.
+    Raises ``CertificateUnreadable`` with a sentence the admin can act on: a private key, a public
+    key or a request pasted by mistake is named as such; a cut-short certificate is called damaged.
+    The library's own words stay in ``detail``: they mean nothing to an admin.
     """
     body = text.strip()
+    for label, sentence in _WRONG_PEM_KINDS:
+        if re.search(rf"-----BEGIN [A-Z ]*{label}-----", body):
+            raise CertificateUnreadable(sentence, f"PEM block {label}")
     if "-----BEGIN CERTIFICATE-----" not in body:
         lines = "".join(body.split())
+        if not lines or not _BASE64_BODY.match(lines):
+            raise CertificateUnreadable(_NOT_BASE64, "neither PEM nor base64")
         body = (
             "-----BEGIN CERTIFICATE-----\n"
             + "\n".join(lines[i : i + 64] for i in range(0, len(lines), 64))
@@ -85,7 +133,7 @@ def normalise_certificate(text: str) -> str:
     try:
         cert = x509.load_pem_x509_certificate(body.encode())
     except ValueError as exc:
-        raise ValueError(f"not a valid X.509 certificate ({exc})") from None
+        raise CertificateUnreadable(DAMAGED_CERTIFICATE, f"{type(exc).__name__}: {exc}") from None
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -93,7 +141,10 @@ def certificate_info(pem: str) -> CertificateInfo:
     """Read fingerprint, expiry and subject of a PEM certificate."""
     cert = x509.load_pem_x509_certificate(pem.encode())
     digest = cert.fingerprint(hashes.SHA256()).hex().upper()
-    algorithm = cert.signature_hash_algorithm
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:  # an exotic signature: still a certificate we can show and trust
+        algorithm = None
     return CertificateInfo(
         pem=pem,
         fingerprint_sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),

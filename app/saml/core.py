@@ -35,7 +35,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.models import MAX_ID, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
-from app.saml.certs import pem_body
+from app.saml.certs import certificate_info, normalise_certificate, pem_body
 from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
 from app.saml.options import resolve_options
 from app.saml.redirect_binding import signed_redirect
@@ -469,11 +469,36 @@ def consume_response(
         check_signatures(root)
         return _validate(connection, saml_response, root, pending)
     except SignInError as err:
+        if err.code == "SAML_SIGNATURE_INVALID":
+            err.context.setdefault("signed_with", ", ".join(claimed_signers(root)))
         if pending is not None:
             err.context["purpose"] = pending.purpose
             _consume_pending(pending)
             db.session.commit()
         raise
+
+
+#: A response names at most this many certificates worth reporting (one per signature).
+_MOST_SIGNERS = 3
+
+
+def claimed_signers(root: etree._Element) -> list[str]:
+    """SHA-256 fingerprints of the certificates the response's signatures name in their KeyInfo.
+
+    For the admin's diagnosis of a signature failure only ("signed by X; we trust Y"): anyone can
+    put any certificate there, so it is never used to verify anything. Unreadable ones are skipped.
+    """
+    found: list[str] = []
+    for node in root.iterfind(".//ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
+        try:
+            fingerprint = certificate_info(normalise_certificate(node.text or "")).fingerprint_sha256
+        except ValueError:
+            continue
+        if fingerprint not in found:
+            found.append(fingerprint)
+        if len(found) == _MOST_SIGNERS:
+            break
+    return found
 
 
 def _consume_pending(pending: PendingRequest) -> bool:

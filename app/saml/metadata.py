@@ -6,6 +6,7 @@ import http.client
 import io
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -16,7 +17,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from app.errors import CodedError
-from app.saml.certs import CertificateInfo, certificate_info, normalise_certificate
+from app.saml.certs import (
+    DAMAGED_CERTIFICATE,
+    CertificateInfo,
+    CertificateUnreadable,
+    certificate_info,
+    normalise_certificate,
+)
 from app.saml.xmlguard import parse_xml_safely
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -41,7 +48,13 @@ log = logging.getLogger(__name__)
 
 
 class MetadataError(CodedError):
-    """Metadata we cannot use; ``code`` is stable, the message says what to do."""
+    """Metadata we cannot use; ``code`` is stable, the message says in plain words what is wrong
+    and what to do. ``detail`` keeps what a library said, for the audit event only: such text
+    (lxml's parser errors, cryptography's) never reaches a page."""
+
+    def __init__(self, code: str, message: str, detail: str = "") -> None:
+        super().__init__(code, message)
+        self.detail = detail
 
 
 @dataclass
@@ -71,21 +84,37 @@ def certificate_warnings(certificates: list[CertificateInfo]) -> list[str]:
     return warnings
 
 
-def read_certificates(pems: list[str]) -> list[CertificateInfo]:
-    """Parse certificates; refuse expired ones and duplicates with a clear message."""
+#: Where certificates come from, for the sentence about a damaged one.
+_DAMAGED_IN_METADATA = (
+    "A signing certificate in this metadata is damaged or incomplete. Download the metadata again from "
+    "your identity provider and use it without editing it."
+)
+
+
+def read_certificates(pems: list[str], *, pasted: bool = False) -> list[CertificateInfo]:
+    """Parse certificates; refuse unreadable, expired and duplicate ones with a clear message.
+
+    ``pasted``: the admin typed or pasted the certificate, so the message names what they pasted
+    (a private key, a damaged copy); from metadata, the file itself is to be downloaded again.
+    """
     infos: list[CertificateInfo] = []
     for text in pems:
         try:
             info = certificate_info(normalise_certificate(text))
-        except ValueError as exc:
+        except CertificateUnreadable as exc:
+            message = str(exc) if pasted else _DAMAGED_IN_METADATA
+            raise MetadataError("METADATA_BAD_CERTIFICATE", message, detail=exc.detail) from None
+        except ValueError as exc:  # a certificate that parses but whose fields do not
             raise MetadataError(
-                "METADATA_BAD_CERTIFICATE", f"A signing certificate could not be read: {exc}."
+                "METADATA_BAD_CERTIFICATE",
+                DAMAGED_CERTIFICATE if pasted else _DAMAGED_IN_METADATA,
+                detail=f"{type(exc).__name__}: {exc}",
             ) from None
         if info.is_expired:
             raise MetadataError(
                 "METADATA_CERTIFICATE_EXPIRED",
                 f"The signing certificate {info.fingerprint_sha256[:23]}… expired on {info.not_after:%Y-%m-%d}. "
-                "Create or activate a current certificate in your IdP and export the metadata again.",
+                "Create or activate a current certificate in your identity provider and export the metadata again.",
             )
         if all(existing.fingerprint_sha256 != info.fingerprint_sha256 for existing in infos):
             infos.append(info)
@@ -110,6 +139,46 @@ def check_idp_url(url: str, code: str, label: str, *, allow_http: bool = False) 
     return url
 
 
+_HTML_NOT_METADATA = (
+    "This is a web page (HTML), not SAML metadata. If it came from a link, that link opens a page "
+    "rather than the metadata itself: use the metadata URL your identity provider shows, or download "
+    "the metadata XML file and upload it."
+)
+_XML_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<", re.DOTALL)
+_HTML_START = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.DOTALL | re.IGNORECASE
+)
+
+
+def _parse_metadata_xml(raw: bytes) -> Any:
+    """Parse metadata with the hardened parser; say in plain words what else it is when it is not XML.
+
+    The parser's own message ("Start tag expected, '<' not found, line 1") is kept as ``detail``
+    for the audit event only.
+    """
+    if _HTML_START.match(raw):
+        raise MetadataError("METADATA_NOT_SAML", _HTML_NOT_METADATA, detail="HTML document")
+    try:
+        return parse_xml_safely(raw, what="metadata")
+    except ValueError as exc:
+        if "DOCTYPE" in str(exc):
+            message = (
+                "This metadata contains a DOCTYPE declaration, which we refuse for safety. Upload the XML "
+                "file exactly as your identity provider provides it."
+            )
+        elif _XML_START.match(raw):
+            message = (
+                "This XML is incomplete or broken, perhaps cut short while copying. Download the metadata "
+                "again from your identity provider, or copy all of it."
+            )
+        else:
+            message = (
+                "This is not an XML file. SAML metadata is an XML file (it starts with <?xml or "
+                "<EntityDescriptor): download it again from your identity provider."
+            )
+        raise MetadataError("METADATA_NOT_XML", message, detail=str(exc)[:500]) from None
+
+
 def parse_idp_metadata(raw: bytes | str, *, allow_http: bool = False) -> ParsedMetadata:
     """Read one IdP's entity ID, SSO URL, SLO URL and signing certificates from metadata XML.
 
@@ -125,14 +194,7 @@ def parse_idp_metadata(raw: bytes | str, *, allow_http: bool = False) -> ParsedM
             "METADATA_TOO_LARGE",
             "The metadata is larger than 512 KB; use the metadata of this one application, not a federation file.",
         )
-    try:
-        root = parse_xml_safely(raw, what="metadata")
-    except ValueError as exc:
-        raise MetadataError(
-            "METADATA_NOT_XML",
-            f"This is not usable metadata: {exc}. Upload the XML file exactly as your IdP provides it.",
-        ) from None
-
+    root = _parse_metadata_xml(raw)
     if root.tag == f"{{{MD}}}EntitiesDescriptor":
         entities = root.findall(f"{{{MD}}}EntityDescriptor")
         idp_entities = [e for e in entities if e.find("md:IDPSSODescriptor", NS) is not None]
@@ -144,18 +206,24 @@ def parse_idp_metadata(raw: bytes | str, *, allow_http: bool = False) -> ParsedM
         entity = idp_entities[0]
     elif root.tag == f"{{{MD}}}EntityDescriptor":
         entity = root
+    elif root.tag.lower().rsplit("}", 1)[-1] == "html":
+        raise MetadataError("METADATA_NOT_SAML", _HTML_NOT_METADATA, detail="root element html")
     else:
         raise MetadataError(
             "METADATA_NOT_SAML",
-            "This XML is not SAML metadata (no EntityDescriptor). Download the IdP's SAML metadata.",
+            "This XML is not SAML metadata. Download your identity provider's SAML metadata: an XML file "
+            "that describes the identity provider (its entity ID, sign-in URL and certificate).",
+            detail=f"root element {root.tag[:200]}",
         )
 
     descriptor = entity.find("md:IDPSSODescriptor", NS)
     if descriptor is None:
         raise MetadataError(
             "METADATA_NO_IDP",
-            "This metadata has no IDPSSODescriptor: it describes a service provider, not an identity provider. "
-            "Download the identity provider's metadata instead.",
+            "This metadata describes an application (a service provider), not an identity provider: perhaps "
+            "it is our own metadata. Download the identity provider's metadata instead, from the application's "
+            "single sign-on page in your identity provider.",
+            detail="no IDPSSODescriptor",
         )
     entity_id = _text(entity.get("entityID"))
     if not entity_id:

@@ -75,14 +75,21 @@ def record_test_result(verified: VerifiedAssertion) -> AuditEvent:
 
 
 def record_test_failure(connection: IdpConnection, err: SignInError) -> AuditEvent:
-    """Record a test response that failed validation. The caller commits."""
+    """Record a test response that failed validation. The caller commits.
+
+    ``signed_with`` (a signature failure) names the certificates the response itself claimed to be
+    signed with, so that the result page can set them beside the trusted ones.
+    """
+    details: dict[str, str] = {"reason": err.detail[:2000]}
+    if "signed_with" in err.context:
+        details["signed_with"] = str(err.context["signed_with"])[:400]
     return audit.record(
         TEST_ACTION,
         outcome="failure",
         error_code=err.code,
         account_id=connection.account_id,
         connection_id=connection.id,
-        details={"reason": err.detail[:2000]},
+        details=details,
     )
 
 

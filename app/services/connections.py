@@ -17,7 +17,7 @@ from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.key_encryption import is_plaintext, reencrypt_private_key
-from app.models import Account, IdpCertificate, IdpConnection, SpEncryptionKey
+from app.models import Account, AuditEvent, IdpCertificate, IdpConnection, SpEncryptionKey
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.saml import (
     ENCRYPTION_MODES,
@@ -80,7 +80,7 @@ def manual_metadata(
         check_idp_url(slo_url, "MANUAL_BAD_SLO_URL", "logout URL", allow_http=allow_http)
     if not any(pem.strip() for pem in certificate_pems):
         raise MetadataError("MANUAL_NO_CERTIFICATE", "Paste the IdP's signing certificate (X.509, PEM or base64).")
-    certificates = read_certificates([pem for pem in certificate_pems if pem.strip()])
+    certificates = read_certificates([pem for pem in certificate_pems if pem.strip()], pasted=True)
     return ParsedMetadata(entity_id, sso_url, slo_url, certificates, certificate_warnings(certificates))
 
 
@@ -182,7 +182,8 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None, re
     ]
     if missing:
         raise ConnectionChangeError(
-            "CONNECTION_INCOMPLETE", f"cannot enable connection {connection.id}: it has no {', no '.join(missing)}"
+            "CONNECTION_INCOMPLETE",
+            f"{connection.name} cannot be enabled yet: it has no {', no '.join(missing)}. Import the IdP details first.",
         )
     replaced = [
         other
@@ -212,6 +213,56 @@ def enable_connection(connection: IdpConnection, *, actor: str | None = None, re
         details={"replaced": [other.id for other in replaced]} if replaced else None,
     )
     return [other.id for other in replaced]
+
+
+@dataclass(frozen=True)
+class EnabledConnection:
+    """Another enabled connection of the account, as an admin reads about it before and after
+    enabling one that replaces it ("Okta (enabled since 3 Nov)", never "connection 1")."""
+
+    connection: IdpConnection
+    #: When it was last enabled (its latest ``connection.enable`` event); None when nothing says.
+    enabled_since: dt.datetime | None
+
+    @property
+    def label(self) -> str:
+        if self.enabled_since is None:
+            return f"{self.connection.name} (currently enabled)"
+        return f"{self.connection.name} (enabled since {short_date(self.enabled_since)})"
+
+
+def short_date(moment: dt.datetime, *, now: dt.datetime | None = None) -> str:
+    """ "3 Nov" in the current year, "3 Nov 2025" otherwise: how people write a recent date."""
+    now = now or utcnow()
+    text = f"{moment.day} {moment:%b}"
+    return text if moment.year == now.year else f"{text} {moment.year}"
+
+
+def other_enabled_connections(connection: IdpConnection) -> list[EnabledConnection]:
+    """The account's enabled connections other than ``connection``: enabling it replaces them."""
+    others = db.session.scalars(
+        select(IdpConnection)
+        .where(
+            IdpConnection.account_id == connection.account_id,
+            IdpConnection.status == ENABLED,
+            IdpConnection.id != connection.id,
+        )
+        .order_by(IdpConnection.id)
+    )
+    found = []
+    for other in others:
+        since = db.session.scalar(
+            select(AuditEvent.created_at)
+            .where(
+                AuditEvent.action == "connection.enable",
+                AuditEvent.connection_id == other.id,
+                AuditEvent.created_at >= other.created_at,
+            )
+            .order_by(AuditEvent.created_at.desc())
+            .limit(1)
+        )
+        found.append(EnabledConnection(other, since))
+    return found
 
 
 def _status_when_off(connection: IdpConnection) -> str:
@@ -587,14 +638,18 @@ def _read_idp_side(
 def record_import_failure(
     connection: IdpConnection, err: MetadataError, *, method: str, url: str | None = None
 ) -> None:
-    """Audit a refused import (nothing else is written)."""
+    """Audit a refused import (nothing else is written): what the admin was told, and what the
+    library said (``detail``), which only the audit trail keeps."""
+    details: dict[str, Any] = {"method": method, "reason": err.message[:500], "metadata_url": url}
+    if err.detail:
+        details["detail"] = err.detail[:500]
     audit.record(
         "connection.import",
         outcome="failure",
         error_code=err.code,
         account_id=connection.account_id,
         connection_id=connection.id,
-        details={"method": method, "reason": err.message[:500], "metadata_url": url},
+        details=details,
     )
 
 

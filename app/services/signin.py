@@ -71,11 +71,13 @@ def authorize(account_id: int, email: str, app_name: str) -> User:
     """Return the user allowed into ``app_name``, or raise the refusal with its code."""
     user = match_user(account_id, email)
     if user is None:
-        raise SignInError("USER_NOT_FOUND", f"no user {email!r} in account {account_id}", email=email)
+        raise SignInError("USER_NOT_FOUND", f"no user {email!r} in account {account_id}", email=email, app=app_name)
     if user.status != ACTIVE:
-        raise SignInError("USER_DEACTIVATED", f"user {email} is {user.status}", email=email)
+        raise SignInError("USER_DEACTIVATED", f"user {email} is {user.status}", email=email, app=app_name)
     if app_name not in user.apps:
-        raise SignInError("NO_ROLE_FOR_APP", f"roles {user.role_list} do not open {app_name}", email=email)
+        raise SignInError(
+            "NO_ROLE_FOR_APP", f"roles {user.role_list} do not open {app_name}", email=email, app=app_name
+        )
     return user
 
 

@@ -160,7 +160,13 @@ def users() -> tuple[str, int] | str:
 @bp.route("/users/new", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
 def new_user() -> Response | str | tuple[str, int]:
-    form = NewUserForm()
+    """Add one user. ``?email=&name=`` prefill the form: a test sign-in's result links here with
+    the person its IdP sent ("Add dave@example.com as a user"); nothing is created until submitted."""
+    if request.method == "GET":
+        prefill = {"email": request.args.get("email", "")[:320], "name": request.args.get("name", "")[:200]}
+        form = NewUserForm(formdata=None, data=prefill)
+    else:
+        form = NewUserForm()
     if form.validate_on_submit():
         try:
             user = create_user(current_user.account, form.email.data, roles=form.roles.data, name=form.name.data or "")

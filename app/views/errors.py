@@ -15,6 +15,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.observability import metrics
 from app.services import rate_limits
+from app.views.hosts import address_hint
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def refuse(
     db.session.rollback()
     record_refusal(err, action=action, account_id=account_id, connection_id=connection_id)
     db.session.commit()
+    page.setdefault("address_hint", address_hint(err.code))
     return render_template(template, code=err.code, message=err.message, **page), err.status
 
 

@@ -20,16 +20,23 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from app.errors import ERROR_CODES
 from app.extensions import db
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
-from app.idp_plugins.render import render_hint, render_option_help, render_walkthrough
+from app.idp_plugins.render import (
+    find_path,
+    render_hint,
+    render_option_help,
+    render_setup_file,
+    render_walkthrough,
+    steps_on_path,
+)
 from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED
 from app.roles import apps_for_roles
 from app.saml import MAX_METADATA_BYTES, MetadataError, overrides_of, resolve_options, sp_values, start_login
 from app.services.accounts import set_sso_required, sso_ready_connection
+from app.services.attempt_explanations import explain_attempt
 from app.services.certificate_alerts import certificate_alerts
 from app.services.connection_tests import TEST_ACTION, find_test_event, has_successful_test, recent_signin_attempts
 from app.services.connections import (
@@ -45,6 +52,7 @@ from app.services.connections import (
     enable_connection,
     import_idp_side,
     open_import_review,
+    other_enabled_connections,
     preview_import,
     read_idp_side,
     record_import_failure,
@@ -55,6 +63,7 @@ from app.services.connections import (
     update_connection_options,
     update_connection_settings,
 )
+from app.services.onboarding import demo_idp_metadata_url
 from app.services.setup_wizard import (
     ReadOnlyAccessError,
     accounts_for_staff,
@@ -249,12 +258,16 @@ def new_connection(slug: str) -> Response | tuple[str, int]:
 def connection(connection_id: int) -> tuple[str, int]:
     """The connection's hub: next step, IdP side, certificates, settings, recent sign-ins."""
     connection = _connection_or_404(connection_id)
+    attempts = recent_signin_attempts(connection)
+    last_test = next((event for event in attempts if event.action == TEST_ACTION), None)
     return _render_connection_page(
         "setup/connection.html",
         connection,
         summary=summarise(connection),
         certificates=certificate_rows(connection),
-        attempts=recent_signin_attempts(connection),
+        attempts=[(event, explain_attempt(connection, event)) for event in attempts],
+        last_test=(last_test, explain_attempt(connection, last_test)) if last_test else None,
+        replaces=other_enabled_connections(connection) if connection.status != ENABLED else [],
         proven=has_successful_test(connection),
         options=resolve_options(connection),
         nameid_labels=NAMEID_LABELS,
@@ -265,18 +278,38 @@ def connection(connection_id: int) -> tuple[str, int]:
 @bp.get("/connections/<id:connection_id>/walkthrough")
 @role_required(*MANAGER_ROLES)
 def walkthrough(connection_id: int) -> tuple[str, int]:
-    """Step 2: the provider's own screens, in order, with this connection's values to copy."""
+    """Step 2: the provider's own screens, in order, with this connection's values to copy.
+
+    A provider with several setup paths (Salesforce) asks which one the admin takes; the choice
+    travels in the address (``?path=``), so it works without JavaScript and can be bookmarked.
+    """
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
     values = walkthrough_values(connection)
-    steps = render_walkthrough(plugin, values)
-    # Our values get copy buttons; the IdP's own choices ("Signed", "Email") are shown as settings.
-    fixed = [[value.literal is not None for value in step.values] for step in plugin.setup_steps]
+    chosen = find_path(plugin, request.args.get("path"))
     return _render_connection_page(
         "setup/walkthrough.html",
         connection,
-        steps=list(zip(steps, fixed, strict=True)),
+        steps=steps_on_path(render_walkthrough(plugin, values), chosen),
+        paths=plugin.setup_paths,
+        chosen_path=chosen,
         options=render_option_help(plugin, values),
+    )
+
+
+@bp.get("/connections/<id:connection_id>/walkthrough/files/<name>")
+@role_required(*MANAGER_ROLES)
+def walkthrough_file(connection_id: int, name: str) -> Response:
+    """One of the walkthrough's files (Salesforce's metadata XML) with this connection's values, as
+    a download: the admin saves it into their project instead of copying it by hand."""
+    connection = _connection_or_404(connection_id)
+    file = render_setup_file(get_plugin(connection.plugin_key), walkthrough_values(connection), name)
+    if file is None:
+        abort(404)
+    return Response(
+        file.content,
+        content_type=f"{file.media_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{file.name}"'},
     )
 
 
@@ -323,6 +356,7 @@ def _render_import(
         open_method=open_method,
         error=error,
         max_kb=MAX_METADATA_BYTES // 1024,
+        demo_metadata_url=demo_idp_metadata_url(),
     )
 
 
@@ -475,7 +509,8 @@ def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
         connection,
         event=event,
         details=details,
-        error=ERROR_CODES.get(code) if code else None,
+        explanation=explain_attempt(connection, event),
+        replaces=other_enabled_connections(connection) if connection.status != ENABLED else [],
         hint=render_hint(plugin, code, walkthrough_values(connection)) if code else None,
         saml_worked=bool(details.get("issuer")),
         user_apps=sorted(apps_for_roles(details.get("user_roles") or [])),
@@ -488,6 +523,8 @@ def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
 def enable(connection_id: int) -> Response:
     """Step 5: turn "Sign in with SSO" on through this connection (it must have been tested)."""
     connection = _connection_or_404(connection_id)
+    # Named before enabling: afterwards they are no longer enabled, and "since" would be lost.
+    rivals = other_enabled_connections(connection)
     try:
         replaced = enable_connection(connection, require_test=True)
         db.session.commit()
@@ -495,11 +532,8 @@ def enable(connection_id: int) -> Response:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("setup.connection", connection_id=connection.id))
-    note = (
-        f" It replaces connection{'s' if len(replaced) > 1 else ''} {', '.join(map(str, replaced))}."
-        if replaced
-        else ""
-    )
+    labels = [rival.label for rival in rivals if rival.connection.id in replaced]
+    note = f" It replaces {' and '.join(labels)}." if labels else ""
     flash(f"{connection.name} is enabled: users of {connection.account.name} sign in through it.{note}", "success")
     return redirect(url_for("setup.connection", connection_id=connection.id))
 
