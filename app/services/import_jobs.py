@@ -8,7 +8,7 @@ so nothing lives in a worker's memory or on its disk: any worker can show, apply
 A file of up to ``IMPORT_INLINE_MAX_ROWS`` lines is checked (and later applied) within the request.
 A larger one runs in a thread of the worker that got the request, with its own app context and
 database session. The thread writes its progress (rows checked, then rows written) and a heartbeat
-to the job row after each chunk, on a connection of its own, so that every worker's status page
+to the job row about twice a second, on a connection of its own, so that every worker's status page
 sees it; a running job whose heartbeat is older than ``IMPORT_JOB_HEARTBEAT_SECONDS`` belonged to a
 worker that died, and is shown as failed ("try again"). The write stays one transaction (all rows
 or none, as ``import_users`` promises): a worker that dies mid-write leaves nothing behind.
@@ -27,6 +27,7 @@ import hashlib
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -53,6 +54,9 @@ EXPIRED = "IMPORT_EXPIRED"
 STALE = "IMPORT_STALE"
 #: A bug on our side; the traceback is in the log, not on the page.
 INTERNAL = "IMPORT_INTERNAL"
+
+#: How often a job's thread writes its progress (and heartbeat): the page polls about as often.
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 #: What the admin reads for a job that failed without a refused row or file problem of its own.
 FAILURE_TEXT = {
@@ -395,7 +399,9 @@ def record_refused(job: ImportJob | None, action: str, error: ImportJobError, ac
 
 
 class _Progress:
-    """``import_users``'s progress callback: the rows done and a heartbeat on the job row.
+    """``import_users``'s progress callback: the rows done and a heartbeat on the job row, after
+    the first chunk and then at most every ``PROGRESS_INTERVAL_SECONDS`` (a commit per chunk of
+    1,000 rows would cost an apply of 100,000 rows a tenth of its time on PostgreSQL).
 
     A connection and a transaction of its own, committed at once, so that the status endpoint of
     any worker sees it while the import's own transaction is still open. The UPDATE is
@@ -408,10 +414,12 @@ class _Progress:
         self.state = state
         self.column = column
         self.persist = persist
+        self.last_write = 0.0
 
     def __call__(self, _bytes_read: int, rows: int) -> None:
-        if not self.persist:
+        if not self.persist or time.monotonic() - self.last_write < PROGRESS_INTERVAL_SECONDS:
             return
+        self.last_write = time.monotonic()
         now = utcnow()
         with db.engine.begin() as connection:
             result = connection.execute(
