@@ -94,6 +94,13 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     #: Largest CSV upload (the admin's import page alone): 50,000 users fit in a few megabytes.
     IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(60 * 1024 * 1024)))
+    #: How long a previewed CSV waits for its "Apply" (the upload is kept in the database until then).
+    IMPORT_PREVIEW_SECONDS = int(os.environ.get("IMPORT_PREVIEW_SECONDS", "3600"))
+    #: Files of up to this many lines are checked and applied within the request; larger ones run
+    #: as a job in a thread of the worker, with a progress bar.
+    IMPORT_INLINE_MAX_ROWS = int(os.environ.get("IMPORT_INLINE_MAX_ROWS", "2000"))
+    #: A running import job whose thread has not written for this long is shown as failed.
+    IMPORT_JOB_HEARTBEAT_SECONDS = int(os.environ.get("IMPORT_JOB_HEARTBEAT_SECONDS", "60"))
     #: Password attempts allowed per (email, address) in the window; past it that pair is locked
     #: out, for the window the first time and twice as long after each further lock-out (24 h max).
     PASSWORD_MAX_FAILURES = int(os.environ.get("PASSWORD_MAX_FAILURES", "5"))

@@ -68,7 +68,12 @@ def test_csv_import(runner, acme, taken, tmp_path):
     report = json.loads(result.output)
     assert result.exit_code == 1 and not report["applied"]
     assert report["issues"] == [
-        {"line": 3, "code": "EMAIL_UNAVAILABLE", "message": f"Line 3: {NEUTRAL}.", "email": "boss@globex.example"}
+        {
+            "line": 3,
+            "code": "EMAIL_UNAVAILABLE",
+            "message": f"Line 3: {NEUTRAL}. Use another address, or delete the line.",
+            "email": "boss@globex.example",
+        }
     ]
     _reveals_nothing(result.output)
     _unchanged(taken)

@@ -131,7 +131,7 @@ def users_import(csv_file: Path, slug: str, dry_run: bool, deactivate_missing: b
                     apply=not dry_run,
                     deactivate_missing=deactivate_missing,
                     actor="cli",
-                    progress=lambda done: bar.update(done - bar.pos),
+                    progress=lambda done, _rows: bar.update(done - bar.pos),
                 )
     if report.applied:
         db.session.commit()

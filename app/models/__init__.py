@@ -4,6 +4,7 @@ from app.models.account import Account
 from app.models.app_authorization import AppAuthorizationCode, AppAuthorizationRequest
 from app.models.audit_event import AuditEvent
 from app.models.idp_connection import IdpCertificate, IdpConnection
+from app.models.import_job import ImportJob
 from app.models.rate_limit import RateLimitCounter
 from app.models.scim_group import ScimGroup
 from app.models.scim_group_member import ScimGroupMember
@@ -25,6 +26,7 @@ __all__ = [
     "AuditEvent",
     "IdpCertificate",
     "IdpConnection",
+    "ImportJob",
     "PendingRequest",
     "RateLimitCounter",
     "ScimGroup",

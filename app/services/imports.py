@@ -43,6 +43,7 @@ from app.roles import CUSTOMER_ROLES, STAFF_ROLES, apps_for_roles
 from app.services.users import (
     EMAIL_UNAVAILABLE,
     EMAIL_UNAVAILABLE_MESSAGE,
+    NAME_MAX_LENGTH,
     UserError,
     check_email,
     check_name,
@@ -184,6 +185,30 @@ class ImportReport:
             "sha256": self.sha256,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportReport:
+        """The report ``as_dict`` gave, back (an import job keeps its preview as JSON between requests)."""
+        report = cls(data["account"], dry_run=data["dry_run"], deactivate_missing=data["deactivate_missing"])
+        report.rows = data["rows"]
+        report.counts = {
+            CREATE: data["created"],
+            UPDATE: data["updated"],
+            UNCHANGED: data["unchanged"],
+            DEACTIVATE: data["deactivated"],
+        }
+        report.samples = {
+            key: [
+                RowChange(row["line"], row["email"], row["name"], tuple(row["roles"]), row.get("before"))
+                for row in rows
+            ]
+            for key, rows in data["samples"].items()
+        }
+        report.issues = [Issue(**issue) for issue in data["issues"]]
+        report.file_error = Issue(**data["file_error"]) if data["file_error"] else None
+        report.sha256 = data["sha256"]
+        report.applied = data["applied"]
+        return report
+
 
 class ImportFileError(CodedError):
     """The file as a whole cannot be read; the issue says where and why."""
@@ -256,7 +281,7 @@ class _Lines:
             raise ImportFileError(
                 self.line,
                 "CSV_LINE_TOO_LONG",
-                f"Line {self.line} is longer than {MAX_LINE_BYTES // 1024} KB; this is not a CSV file of users.",
+                f"Line {self.line} is longer than {MAX_LINE_BYTES // 1024} KB, so this is not a CSV file of users. Check that you chose the right file.",
             )
         self.bytes_read += len(raw)
         self.digest.update(raw)
@@ -336,7 +361,9 @@ def _parse_roles(text: str) -> tuple[tuple[str, ...], Issue | None]:
     """
     names = sorted({part.strip().lower() for part in text.replace(",", ";").split(";") if part.strip()})
     if not names:
-        return (), Issue(0, "ROLE_MISSING", f"No role: give at least one of {', '.join(CUSTOMER_ROLES)}.")
+        return (), Issue(
+            0, "ROLE_MISSING", f"No role. Give at least one of {', '.join(CUSTOMER_ROLES)}, separated by ';'."
+        )
     if len(names) > MAX_ROLES_PER_ROW:
         return (), Issue(
             0,
@@ -346,7 +373,9 @@ def _parse_roles(text: str) -> tuple[tuple[str, ...], Issue | None]:
     staff = [name for name in names if name in STAFF_ROLES]
     if staff:
         return (), Issue(
-            0, "ROLE_STAFF", f"'{staff[0]}' is a staff role; an import can only give {', '.join(CUSTOMER_ROLES)}."
+            0,
+            "ROLE_STAFF",
+            f"'{staff[0]}' is a staff role, which an import cannot give. Use {' or '.join(CUSTOMER_ROLES)}.",
         )
     unknown = [name for name in names if name not in CUSTOMER_ROLES]
     if unknown:
@@ -372,6 +401,14 @@ def _sql_literal(value: Any, type_: TypeEngine[Any], dialect: Dialect) -> Column
     return literal_column(text, type_)
 
 
+def _name_problem(raw: str) -> str:
+    """Why ``check_name`` refused a name, and what to do, in the import's words."""
+    name = raw.strip()
+    if len(name) > NAME_MAX_LENGTH:
+        return f"the name has {len(name):,} characters; shorten it to {NAME_MAX_LENGTH} at most."
+    return "the name contains invisible control characters (often pasted along with it). Type the name again."
+
+
 def _same(change: RowChange) -> RowChange:
     """A change already built: ``ImportReport.note`` takes a maker, so that rows not listed cost nothing."""
     return change
@@ -389,7 +426,7 @@ class _Importer:
         actor: str | None,
         actor_email: str | None,
         expected_sha256: str | None,
-        progress: Callable[[int], None] | None,
+        progress: Callable[[int, int], None] | None,
         include_scim: bool = False,
     ) -> None:
         self.account = account
@@ -421,10 +458,13 @@ class _Importer:
         except ImportFileError as exc:
             self.report.file_error = exc.issue
         except csv.Error as exc:
+            # The csv module's words ("unexpected end of data") help nobody: say what to fix.
+            log.info("import for %s: line %d is not valid CSV: %s", self.account.slug, lines.line, exc)
             self.report.file_error = Issue(
                 lines.line,
                 "CSV_MALFORMED",
-                f"Line {lines.line} is not valid CSV ({exc}). Put values that contain commas or quotes in double quotes.",
+                f"Line {lines.line} could not be read: a double quote is not closed, or stands inside a value. "
+                "Put a value that contains a comma or a quote in double quotes, and double each quote inside it.",
             )
         except IntegrityError:
             log.warning("import for %s collided with a concurrent change", self.account.slug)
@@ -485,41 +525,63 @@ class _Importer:
             if len(self.chunk) >= CHUNK_ROWS:
                 self._flush_chunk()
                 if self.progress:
-                    self.progress(lines.bytes_read)
+                    self.progress(lines.bytes_read, report.rows)
         self._flush_chunk()
         if self.progress:
-            self.progress(lines.bytes_read)
+            self.progress(lines.bytes_read, report.rows)
 
     def _check_row(self, line: int, row: list[str], columns: dict[str, int]) -> None:
         if len(row) != len(columns):
             code = "COLUMN_MISSING" if len(row) < len(columns) else "COLUMN_EXTRA"
-            hint = " Put a name that contains a comma in double quotes." if code == "COLUMN_EXTRA" else ""
+            hint = (
+                "Put a name that contains a comma in double quotes."
+                if code == "COLUMN_EXTRA"
+                else "Add the missing values; an empty name is two commas in a row (ana@example.com,,agent)."
+            )
+            values = "value" if len(row) == 1 else "values"
             self.refuse(
                 Issue(
                     line,
                     code,
-                    f"Line {line} has {len(row)} values; expected {len(columns)} ({','.join(HEADER)}).{hint}",
+                    f"Line {line} has {len(row)} {values}; each line needs {len(columns)} ({','.join(HEADER)}). {hint}",
                 )
             )
             return
         raw_email = row[columns["email"]]
         if not raw_email.strip():
-            self.refuse(Issue(line, "EMAIL_MISSING", f"Line {line} has no email."))
+            self.refuse(Issue(line, "EMAIL_MISSING", f"Line {line} has no email address. Add it, or delete the line."))
             return
         try:
             email = check_email(raw_email)
-        except UserError as exc:
-            self.refuse(Issue(line, "EMAIL_INVALID", f"Line {line}: {str(exc).rstrip('.')}.", raw_email.strip()[:320]))
+        except UserError:
+            # Our words, not email-validator's ("The part after the @-sign is not valid ...").
+            shown = raw_email.strip()[:320]
+            self.refuse(
+                Issue(
+                    line,
+                    "EMAIL_INVALID",
+                    f"Line {line}: '{shown[:80]}' is not an email address. "
+                    "Correct it (one @, then a domain such as example.com), or delete the line.",
+                    shown,
+                )
+            )
             return
         first = self.seen.get(email)
         if first is not None:
-            self.refuse(Issue(line, "DUPLICATE_IN_FILE", f"Line {line}: {email} is already on line {first}.", email))
+            self.refuse(
+                Issue(
+                    line,
+                    "DUPLICATE_IN_FILE",
+                    f"Line {line}: {email} is already on line {first}. Keep one of the two lines.",
+                    email,
+                )
+            )
             return
         self.seen[email] = line
         try:
             name = check_name(row[columns["name"]])
-        except UserError as exc:
-            self.refuse(Issue(line, "NAME_INVALID", f"Line {line}: {str(exc).rstrip('.')}.", email))
+        except UserError:
+            self.refuse(Issue(line, "NAME_INVALID", f"Line {line}: {_name_problem(row[columns['name']])}", email))
             return
         roles, problem = _parse_roles(row[columns["roles"]])
         if problem is not None:
@@ -530,7 +592,7 @@ class _Importer:
                 Issue(
                     line,
                     "SELF_LOCKOUT",
-                    f"Line {line}: this is your own user; without the admin role you would lose access.",
+                    f"Line {line}: this is your own user, and without the admin role you would lose access. Keep admin in your roles.",
                     email,
                 )
             )
@@ -563,7 +625,7 @@ class _Importer:
                     Issue(
                         candidate.line,
                         EMAIL_UNAVAILABLE,
-                        f"Line {candidate.line}: {EMAIL_UNAVAILABLE_MESSAGE}.",
+                        f"Line {candidate.line}: {EMAIL_UNAVAILABLE_MESSAGE}. Use another address, or delete the line.",
                         candidate.email,
                     )
                 )
@@ -706,7 +768,7 @@ def import_users(
     actor: str | None = None,
     actor_email: str | None = None,
     expected_sha256: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     include_scim: bool = False,
 ) -> ImportReport:
     """Check (and with ``apply``, write) a CSV of users for ``account``.
@@ -715,7 +777,7 @@ def import_users(
     refusal further down the file must not stay. ``actor_email`` is the admin importing from the
     portal, who cannot import themselves out of their own access. With ``expected_sha256`` the
     file must be the one a dry run previewed. ``progress`` is called with the number of bytes read
-    after each chunk. Users the IdP keeps over SCIM are left alone (their rows count as unchanged,
+    and of rows read after each chunk (it may raise to stop the import). Users the IdP keeps over SCIM are left alone (their rows count as unchanged,
     and they are never "missing") unless ``include_scim``: the IdP would undo the change anyway.
     """
     return _Importer(

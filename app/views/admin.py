@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -31,11 +31,12 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from app.extensions import db
-from app.models import User
+from app.models import ImportJob, User
 from app.models.user import ACTIVE, DEACTIVATED
 from app.roles import CUSTOMER_ROLES
-from app.services import confirmations
-from app.services.imports import MAX_ROWS, import_users, record_refused_import
+from app.services import confirmations, import_jobs
+from app.services.import_jobs import ImportJobError, NotYourImport
+from app.services.imports import MAX_ROWS
 from app.services.listing import FilterError
 from app.services.session_display import count_noun
 from app.services.session_queries import describe_live_sessions, live_session_count
@@ -107,15 +108,24 @@ class DeleteForm(Form):
 
 
 class ImportForm(Form):
-    """Upload a CSV: previewed first (a dry run), then applied with the same file."""
+    """Upload a CSV: it is kept on the server, checked, and shown as a preview to apply in one step."""
 
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
     deactivate_missing = BooleanField("Deactivate (and sign out) users of the account who are not in the file")
-    #: ``preview`` or ``apply``.
-    mode = HiddenField(default="preview", validators=[Regexp(r"^(preview|apply)$")])
-    #: The SHA-256 of the previewed file: apply only that file.
-    sha256 = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{64}$")])
     submit = SubmitField("Preview")
+
+
+class ApplyImportForm(Form):
+    """ "Apply these changes": the previewed file, named by its SHA-256 (the upload stays on the server)."""
+
+    sha256 = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+    submit = SubmitField("Apply")
+
+
+class CancelImportForm(Form):
+    """Cancel an import before its write starts."""
+
+    submit = SubmitField("Cancel import")
 
 
 def _sentence(exc: Exception) -> str:
@@ -326,50 +336,157 @@ def delete(user_id: int) -> Response | str | tuple[str, int]:
     )
 
 
+@bp.app_template_filter("plural")
+def plural(count: int, singular: str, plural_form: str = "") -> str:
+    """``20000|plural("user")`` is "20,000 users"; ``1|plural("user")`` is "1 user"."""
+    return f"{count:,} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+@bp.app_template_filter("thousands")
+def thousands(count: int) -> str:
+    """``20000|thousands`` is "20,000"."""
+    return f"{count:,}"
+
+
+#: What the template CSV holds: the header and one example row.
+TEMPLATE_CSV = "email,name,roles\r\nana@example.com,Ana Lima,admin;agent\r\n"
+
+
 @bp.route("/import", methods=["GET", "POST"])
 @role_required(ADMIN_ROLE)
-def import_page() -> str | tuple[str, int]:
-    """Upload a CSV, see the dry run, then apply the same file: all rows or none."""
+def import_page() -> Response | tuple[str, int]:
+    """Upload a CSV once: it is kept on the server and checked, then its page shows the preview."""
     form = ImportForm()
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
-        return render_template("admin/import.html", form=form, report=None, max_rows=MAX_ROWS), status
-    account = current_user.account
-    # Applying needs the fingerprint of a preview: what is applied is always what was shown first.
-    apply = form.mode.data == "apply" and bool(form.sha256.data)
-    report = import_users(
-        account,
+        jobs = import_jobs.recent_jobs(current_user)
+        db.session.commit()  # a job found dead or expired is marked so
+        return render_template("admin/import.html", form=form, jobs=jobs, max_rows=MAX_ROWS), status
+    job, created = import_jobs.store_upload(
+        current_user.account,
+        current_user,
         form.file.data.stream,
-        apply=apply,
+        filename=form.file.data.filename or "users.csv",
         deactivate_missing=form.deactivate_missing.data,
-        actor_email=current_user.email,
-        expected_sha256=form.sha256.data if apply else None,
     )
-    if report.applied:
-        db.session.commit()
-        log.info("import applied for %s: %s", account.slug, report.counts)
-    else:
-        db.session.rollback()
-        if apply:
-            record_refused_import(account, report)
-            db.session.commit()
-    filename = (form.file.data.filename or "users.csv")[:200]
-    next_form = ImportForm(
-        formdata=None,
-        data={
-            "mode": "apply",
-            "sha256": report.sha256,
-            "deactivate_missing": form.deactivate_missing.data,
-        },
+    db.session.commit()
+    if created:
+        if import_jobs.runs_inline(job):
+            import_jobs.run(job.id, import_jobs.run_check)
+        else:
+            import_jobs.start(job.id, import_jobs.run_check)
+    return redirect(url_for("admin.import_job", job_id=job.id), 303)
+
+
+@bp.route("/import/template.csv")
+@role_required(ADMIN_ROLE)
+def import_template() -> Response:
+    """A CSV to fill in: the header and one example row."""
+    return Response(
+        TEMPLATE_CSV,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="users-template.csv"'},
     )
-    status = 200 if report.ok else 422
+
+
+def _own_job(job_id: int) -> ImportJob:
+    """The admin's own job; another account's (or none) is 404, another admin's raises ``NotYourImport``."""
+    job = import_jobs.job_for(current_user, job_id)
+    if job is None:
+        abort(404)
+    return job
+
+
+def _render_job(job: ImportJob, refusal: ImportJobError | None = None, status: int = 200) -> tuple[str, int]:
     return render_template(
-        "admin/import.html",
-        form=next_form,
-        report=report,
-        filename=filename,
-        max_rows=MAX_ROWS,
+        "admin/import_job.html",
+        job=job,
+        report=import_jobs.preview(job),
+        status=import_jobs.status(job),
+        changes=import_jobs.changes,
+        refusal=refusal,
+        apply_form=ApplyImportForm(formdata=None, data={"sha256": job.sha256}),
+        cancel_form=CancelImportForm(formdata=None),
     ), status
+
+
+@bp.route("/import/<id:job_id>")
+@role_required(ADMIN_ROLE)
+def import_job(job_id: int) -> tuple[str, int]:
+    """One import: its progress while it runs, the preview with one "Apply" button, the outcome."""
+    job = _own_job(job_id)
+    db.session.commit()
+    return _render_job(job)
+
+
+@bp.route("/import/<id:job_id>/status")
+@role_required(ADMIN_ROLE)
+def import_status(job_id: int) -> Response | tuple[Response, int]:
+    """The job's state and counts as JSON, for the page's progress bar."""
+    try:
+        job = _own_job(job_id)
+    except NotYourImport as exc:
+        return jsonify(error=exc.code, message=exc.message), exc.status
+    db.session.commit()
+    return jsonify(import_jobs.status(job))
+
+
+def _refused(job: ImportJob, action: str, exc: ImportJobError) -> tuple[str, int]:
+    """An apply or cancel that cannot happen: audited, and the job's page with the reason."""
+    db.session.rollback()
+    import_jobs.record_refused(job, action, exc, current_user.account_id)
+    db.session.commit()
+    db.session.refresh(job)
+    return _render_job(job, refusal=exc, status=exc.status)
+
+
+@bp.route("/import/<id:job_id>/apply", methods=["POST"])
+@role_required(ADMIN_ROLE)
+def import_apply(job_id: int) -> Response | tuple[str, int]:
+    """Apply exactly the previewed file, once; a large one as a job with a progress bar."""
+    job = _own_job(job_id)
+    db.session.commit()  # a job found expired or lost stays marked so, whatever follows
+    form = ApplyImportForm()
+    form.validate_on_submit()
+    try:
+        import_jobs.request_apply(job, form.sha256.data or "")
+    except ImportJobError as exc:
+        return _refused(job, "user.import.apply", exc)
+    db.session.commit()
+    if import_jobs.runs_inline(job):
+        import_jobs.run(job.id, import_jobs.run_write)
+    else:
+        import_jobs.start(job.id, import_jobs.run_write)
+    return redirect(url_for("admin.import_job", job_id=job.id), 303)
+
+
+@bp.route("/import/<id:job_id>/cancel", methods=["POST"])
+@role_required(ADMIN_ROLE)
+def import_cancel(job_id: int) -> Response | tuple[str, int]:
+    """Cancel before the write starts: the upload is dropped and nothing is changed."""
+    job = _own_job(job_id)
+    db.session.commit()
+    if not CancelImportForm().validate_on_submit():
+        abort(400)
+    try:
+        import_jobs.cancel(job)
+    except ImportJobError as exc:
+        return _refused(job, "user.import.cancel", exc)
+    db.session.commit()
+    flash("Import cancelled: nothing was changed.", "success")
+    return redirect(url_for("admin.import_job", job_id=job.id), 303)
+
+
+@bp.errorhandler(NotYourImport)
+def not_your_import(exc: NotYourImport) -> tuple[str, int]:
+    """Another admin's import of the same account: say so, change nothing, audit it."""
+    db.session.rollback()
+    action = {"admin.import_apply": "user.import.apply", "admin.import_cancel": "user.import.cancel"}
+    import_jobs.record_refused(
+        None, action.get(request.endpoint or "", "user.import.view"), exc, current_user.account_id
+    )
+    db.session.commit()
+    return render_template("admin/import_refused.html", refusal=exc), exc.status
 
 
 @bp.errorhandler(RequestEntityTooLarge)
