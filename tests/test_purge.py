@@ -27,6 +27,14 @@ from tests.helpers.audit import audit_events
 NOW = utcnow()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """Each test's own "now": one taken at import goes stale when the suite runs long, and rows
+    meant to expire in five minutes had already expired by the time a late test ran."""
+    global NOW
+    NOW = utcnow()
+
+
 def _session(user, *, expired_days_ago: float | None = None, revoked_days_ago: float | None = None):
     new = create_session(user, app_name="desktop", ip=None, user_agent=None)
     if expired_days_ago is not None:
