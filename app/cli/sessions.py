@@ -18,6 +18,7 @@ from app.cli._common import (
     session_json,
 )
 from app.extensions import db
+from app.formatting import plural
 from app.models import MAX_ID, UserSession
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.sessions.purge import TARGETS as PURGE_TARGETS
@@ -65,7 +66,7 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
             raise CommandError("SESSION_NOT_FOUND", f"no session {session_id}")
         revoked = int(revoke_session(session, "revoked_by_operator"))
     db.session.commit()
-    emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
+    emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {plural(revoked, 'session')}.")
 
 
 @sessions_cli.command("purge")

@@ -38,6 +38,7 @@ from sqlalchemy import CursorResult, select, update
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
+from app.formatting import plural
 from app.models import Account, ImportJob, User
 from app.models.import_job import CANCELLED, CHECKING, DONE, FAILED, FINISHED, READY, RUNNING, WRITING
 from app.services.imports import CREATE, DEACTIVATE, UNCHANGED, UPDATE, ImportReport, Issue, import_users
@@ -264,22 +265,18 @@ def changes(report: ImportReport) -> int:
     return report.count(CREATE) + report.count(UPDATE) + report.count(DEACTIVATE)
 
 
-def _rows(count: int) -> str:
-    return f"{count:,} {'row' if count == 1 else 'rows'}"
-
-
 def progress_text(job: ImportJob) -> str:
     """One sentence for the progress bar's label, counts formatted."""
     if job.state == CHECKING:
-        return f"Checked {job.rows_checked:,} of {_rows(job.rows_total)}"
+        return f"Checked {job.rows_checked:,} of {plural(job.rows_total, 'row')}"
     if job.state == WRITING:
         if job.rows_written:
-            return f"Applied {job.rows_written:,} of {_rows(job.rows_total)}"
-        return f"Applying {_rows(job.rows_total)}"
+            return f"Applied {job.rows_written:,} of {plural(job.rows_total, 'row')}"
+        return f"Applying {plural(job.rows_total, 'row')}"
     if job.state == READY:
-        return f"Checked {_rows(job.rows_total)}: ready to apply"
+        return f"Checked {plural(job.rows_total, 'row')}: ready to apply"
     if job.state == DONE:
-        return f"Done: {_rows(job.rows_written)} applied"
+        return f"Done: {plural(job.rows_written, 'row')} applied"
     if job.state == CANCELLED:
         return "Cancelled: nothing was changed"
     return "Stopped: nothing was changed"

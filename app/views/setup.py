@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.extensions import db
+from app.formatting import plural
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.idp_plugins.render import (
@@ -440,7 +441,7 @@ def import_confirm(connection_id: int) -> Response:
         db.session.commit()
         flash(f"{err.message} ({err.code})", "error")
         return redirect(url_for("setup.import_idp", connection_id=connection.id))
-    flash(f"Saved the IdP details ({added} new certificate{'s' if added != 1 else ''}).", "success")
+    flash(f"Saved the IdP details ({plural(added, 'new certificate')}).", "success")
     if connection.status == ENABLED:
         return redirect(url_for("setup.connection", connection_id=connection.id))
     return redirect(url_for("setup.test_page", connection_id=connection.id))
@@ -461,7 +462,7 @@ def refresh(connection_id: int) -> Response:
         flash(f"{err.message} ({err.code})", "error")
     else:
         if added:
-            flash(f"Re-imported the metadata URL: {added} new certificate{'s' if added != 1 else ''} added.", "success")
+            flash(f"Re-imported the metadata URL: {plural(added, 'new certificate')} added.", "success")
         else:
             flash("Re-imported the metadata URL: no new certificate.", "info")
     return redirect(url_for("setup.connection", connection_id=connection.id))
