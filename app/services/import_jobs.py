@@ -115,26 +115,13 @@ def store_upload(
 
     The same file (same SHA-256, same option) uploaded again by the same admin while its preview
     is still open gives that preview (or check) back instead of a second copy. Expired previews and
-    jobs of dead workers of the account lose their bytes here, so that stored uploads stay
-    bounded without a sweeper.
+    jobs of dead workers of the account lose their bytes here (and in ``flask sessions purge``,
+    for accounts nobody uploads to again).
     """
     content = stream.read()
     digest = hashlib.sha256(content).hexdigest()
     now = utcnow()
-    db.session.execute(
-        update(ImportJob)
-        .where(ImportJob.account_id == account.id, ImportJob.expires_at <= now, ImportJob.state == READY)
-        .values(state=FAILED, error_code=EXPIRED, content=None, updated_at=now)
-    )
-    db.session.execute(
-        update(ImportJob)
-        .where(
-            ImportJob.account_id == account.id,
-            ImportJob.state.in_(RUNNING),
-            ImportJob.heartbeat_at < now - _config_seconds("IMPORT_JOB_HEARTBEAT_SECONDS"),
-        )
-        .values(state=FAILED, error_code=WORKER_LOST, content=None, updated_at=now)
-    )
+    drop_stale_uploads(now, account_id=account.id)
     existing = db.session.scalar(
         select(ImportJob)
         .where(
@@ -169,6 +156,43 @@ def store_upload(
     db.session.add(job)
     db.session.flush()
     return job, True
+
+
+def drop_stale_uploads(now: datetime | None = None, *, account_id: int | None = None, limit: int | None = None) -> int:
+    """Fail the expired previews and the jobs of dead workers, dropping their stored bytes;
+    return how many. The caller commits.
+
+    Called on each upload for that account, and by ``flask sessions purge`` for every account in
+    batches of ``limit``: a preview nobody applies, of an account that never uploads again, must
+    not keep its file in the database. Each UPDATE repeats the state condition, so a job that a
+    live thread moved on in the meantime is left alone; finished jobs hold no bytes already.
+    """
+    now = now or utcnow()
+    stale_rules = (
+        (EXPIRED, (ImportJob.state == READY, ImportJob.expires_at <= now)),
+        (
+            WORKER_LOST,
+            (
+                ImportJob.state.in_(RUNNING),
+                ImportJob.heartbeat_at < now - _config_seconds("IMPORT_JOB_HEARTBEAT_SECONDS"),
+            ),
+        ),
+    )
+    dropped = 0
+    for code, stale in stale_rules:
+        where = [*stale] if account_id is None else [*stale, ImportJob.account_id == account_id]
+        if limit is not None:
+            if dropped >= limit:
+                break
+            ids = list(db.session.scalars(select(ImportJob.id).where(*where).limit(limit - dropped)))
+            if not ids:
+                continue
+            where.append(ImportJob.id.in_(ids))
+        result = db.session.execute(
+            update(ImportJob).where(*where).values(state=FAILED, error_code=code, content=None, updated_at=now)
+        )
+        dropped += _rowcount(result)
+    return dropped
 
 
 def runs_inline(job: ImportJob) -> bool:
