@@ -18,6 +18,7 @@ from app.errors import CodedError
 from app.extensions import db
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import ENABLED, TESTED
+from app.roles import Actor
 from app.saml import active_encryption_keys, sp_values
 
 #: The staff role: opens the wizard for every account.
@@ -109,9 +110,16 @@ def accounts_for_staff(search: str) -> tuple[list[Account], dict[int, int]]:
     return accounts, counts
 
 
-def walkthrough_values(connection: IdpConnection) -> dict[str, str]:
-    """This connection's real SP values, as the plugins' placeholders name them."""
+#: The contact email in a walkthrough file read by someone outside the account (staff).
+CONTACT_EMAIL_PLACEHOLDER = "(your admin email address)"
+
+
+def walkthrough_values(connection: IdpConnection, reader: Actor) -> dict[str, str]:
+    """This connection's real SP values, as the plugins' placeholders name them, and the email of
+    the admin ``reader`` (the contact Salesforce's files ask for); staff reading another account's
+    walkthrough see a placeholder instead of their own address."""
     return {
+        "admin_email": reader.email if reader.account_id == connection.account_id else CONTACT_EMAIL_PLACEHOLDER,
         **sp_values(connection).as_dict(),
         "account_name": connection.account.name,
         "sp_certificate": connection.sp_certificate,
