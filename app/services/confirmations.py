@@ -16,6 +16,7 @@ from app.formatting import plural
 from app.models import IdpConnection, ScimToken, User, UserSession
 from app.models.idp_connection import ENABLED, IdpCertificate
 from app.models.user import ACTIVE
+from app.roles import Actor
 from app.services.session_display import device_label, relative_time
 from app.timeutil import utcnow
 
@@ -70,7 +71,7 @@ def sign_out_everywhere(user: User) -> Consequence:
     )
 
 
-def sign_out_others(user: User, keep_session_id: int | None) -> Consequence:
+def sign_out_others(user: Actor, keep_session_id: int | None) -> Consequence:
     """The owner's "sign out all other sessions": every session but the one in use."""
     found = open_sessions(user.id, except_session_id=keep_session_id)
     if not found.sessions:

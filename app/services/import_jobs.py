@@ -39,8 +39,9 @@ from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.formatting import plural
-from app.models import Account, ImportJob, User
+from app.models import Account, ImportJob
 from app.models.import_job import CANCELLED, CHECKING, DONE, FAILED, FINISHED, READY, RUNNING, WRITING
+from app.roles import Actor
 from app.services.imports import CREATE, DEACTIVATE, UNCHANGED, UPDATE, ImportReport, Issue, import_users
 from app.services.imports import record_refused_import as _record_refused_import
 from app.timeutil import utcnow
@@ -108,7 +109,7 @@ def line_count(content: bytes) -> int:
 
 
 def store_upload(
-    account: Account, admin: User, stream: IO[bytes], *, filename: str, deactivate_missing: bool
+    account: Account, admin: Actor, stream: IO[bytes], *, filename: str, deactivate_missing: bool
 ) -> tuple[ImportJob, bool]:
     """Keep an uploaded file for its preview and apply; the caller commits, then runs the check
     when the job is new (the second value).
@@ -200,7 +201,7 @@ def runs_inline(job: ImportJob) -> bool:
     return job.rows_total <= current_app.config["IMPORT_INLINE_MAX_ROWS"]
 
 
-def job_for(admin: User, job_id: int) -> ImportJob | None:
+def job_for(admin: Actor, job_id: int) -> ImportJob | None:
     """The job, if it belongs to ``admin``'s account (None otherwise: the view answers 404, so
     that another account's jobs are not even known to exist). Another admin's job of the same
     account raises ``NotYourImport``. A job whose worker died, or whose preview expired, is
@@ -214,7 +215,7 @@ def job_for(admin: User, job_id: int) -> ImportJob | None:
     return job
 
 
-def recent_jobs(admin: User, limit: int = 5) -> list[ImportJob]:
+def recent_jobs(admin: Actor, limit: int = 5) -> list[ImportJob]:
     """The admin's latest imports, newest first (the import page links back to a running one)."""
     jobs = list(
         db.session.scalars(
