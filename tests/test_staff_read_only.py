@@ -93,6 +93,7 @@ def _url_values(world: dict, user_id: int) -> dict[str, object]:
         "certificate_id": connection.certificates[0].id,
         "method": "paste",
         "user_id": user_id,
+        "job_id": 1,
     }
 
 
