@@ -184,8 +184,8 @@ def configure_blueprints(app: Flask) -> None:
         api,
         app_auth,
         auth,
-        confirm,
         errors,
+        formatting,
         health,
         limits,
         me,
@@ -213,7 +213,7 @@ def configure_blueprints(app: Flask) -> None:
         app.register_blueprint(demo_views.bp)
     errors.init_app(app)
     limits.init_app(app)
-    confirm.init_app(app)
+    formatting.init_app(app)
 
 
 CONTENT_SECURITY_POLICY = (

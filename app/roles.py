@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from app.errors import CodedError
 
 #: The product's apps.
@@ -37,3 +39,22 @@ def parse_roles(text: str, *, allow_staff: bool = False) -> list[str]:
     if unknown:
         raise CodedError("ROLE_UNKNOWN", f"unknown role {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
     return roles
+
+
+class Actor(Protocol):
+    """Whoever acts: the signed-in person as the session check gives them (``SessionUser``,
+    plain values) or a ``User`` row. Services that need only who someone is and what their roles
+    allow take an ``Actor``, so that a view passes ``current_user`` without loading the row, and
+    mypy checks that such a service asks for nothing more."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def account_id(self) -> int: ...
+
+    @property
+    def role_list(self) -> list[str]: ...

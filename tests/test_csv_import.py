@@ -185,10 +185,10 @@ def test_a_refusal_at_the_end_of_a_long_file_undoes_the_chunks_already_written(r
         (
             "mail,name,roles\na@acme.example,A,agent\n",
             "CSV_HEADER",
-            "missing column(s): email; unknown column(s): mail",
+            "1 missing column: email; 1 unknown column: mail",
         ),
-        ("email,name\na@acme.example,A\n", "CSV_HEADER", "missing column(s): roles"),
-        ("email,name,roles,roles\n", "CSV_HEADER", "repeated column(s): roles"),
+        ("email,name\na@acme.example,A\n", "CSV_HEADER", "1 missing column: roles"),
+        ("email,name,roles,roles\n", "CSV_HEADER", "1 repeated column: roles"),
         ("a@acme.example,A,agent\n", "CSV_HEADER", "looks like a user, not a header"),
         ("", "CSV_EMPTY", "The file is empty"),
         ('email,name,roles\n"unterminated,A,agent\n', "CSV_MALFORMED", "a double quote is not closed"),
@@ -248,7 +248,7 @@ def test_text_output_and_progress_bar_for_a_large_file(runner, acme, tmp_path):
     assert path.stat().st_size > 1024 * 1024
     result = runner.invoke(args=["users", "import", str(path), "--account", "acme", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "Dry run for acme: 20000 row(s); create 20000, update 0, unchanged 0, refused 0." in result.output
+    assert "Dry run for acme: 20,000 rows; create 20,000, update 0, unchanged 0, refused 0." in result.output
     assert "Checking" in result.output  # the progress bar's label (stderr is mixed in by the runner)
 
 

@@ -45,6 +45,7 @@ SAMPLE_VALUES: dict[str, str] = {
     "sp_encryption_certificate": "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
     "start_url": "https://sso.example.com/login",
     "account_name": "Acme Corp",
+    "admin_email": "admin@acme.example",
     "acs_url_regex": "^" + re.escape(ACS_URL) + "$",
 }
 

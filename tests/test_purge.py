@@ -1,5 +1,6 @@
 """`flask sessions purge`: long-ended sessions, spent replay-cache entries and expired pending
-requests go, in batches of short transactions; everything still usable stays."""
+requests go, and so do the stored files of CSV previews nobody applied, in batches of short
+transactions; everything still usable stays."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.extensions import db
 from app.models import (
     AppAuthorizationCode,
     AppAuthorizationRequest,
+    ImportJob,
     PendingRequest,
     RateLimitCounter,
     SignInResult,
@@ -159,6 +161,7 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
             "signin_results": 1,
             **spent,
             **no_audit,
+            "import_uploads": 0,
         },
         **retention,
     }
@@ -179,6 +182,7 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
         "signin_results": 1,
         **spent,
         **no_audit,
+        "import_uploads": 0,
     }
     assert long_expired.session.id not in _left() and long_revoked.session.id not in _left()
 
@@ -186,6 +190,61 @@ def test_purge_deletes_only_what_can_never_be_used_again(runner, acme):
     assert shorter["deleted"]["sessions"] == 2
     assert _left() == {live.session.id}
     assert set(_purge(runner)["deleted"].values()) == {0}
+
+
+def _import_job(acme, state: str, *, expired: bool = False, heartbeat_minutes_ago: float = 0.0) -> int:
+    """A stored upload (a bare CSV header) of acme's admin in ``state``."""
+    content = b"email,name,roles\n"
+    job = ImportJob(
+        account_id=acme["account"].id,
+        user_id=acme["admin"].id,
+        sha256="0" * 64,
+        content=content if state not in ("done", "failed", "cancelled") else None,
+        size_bytes=len(content),
+        state=state,
+        created_at=NOW - dt.timedelta(hours=2),
+        updated_at=NOW - dt.timedelta(hours=2),
+        heartbeat_at=NOW - dt.timedelta(minutes=heartbeat_minutes_ago),
+        expires_at=NOW + dt.timedelta(minutes=-1 if expired else 30),
+    )
+    db.session.add(job)
+    db.session.commit()
+    return job.id
+
+
+def _stored(job_id: int) -> tuple[str, str | None, bool]:
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job_id)
+    return job.state, job.error_code, job.content is not None
+
+
+@pytest.mark.parametrize("batch_size", ["1000", "1"])
+def test_purge_drops_the_files_of_abandoned_import_previews(runner, acme, batch_size):
+    """A preview nobody applied, of an account that never uploads again, does not keep its file:
+    the purge fails it as expired (or lost, when its worker died) and drops the bytes. Previews
+    still open and jobs whose worker is alive keep theirs."""
+    expired = _import_job(acme, "ready", expired=True)
+    open_preview = _import_job(acme, "ready")
+    lost = _import_job(acme, "checking", heartbeat_minutes_ago=60)
+    working = _import_job(acme, "checking", expired=True)  # a long check past the preview time, still alive
+    done = _import_job(acme, "done", expired=True)
+
+    report = _purge(runner, "--batch-size", batch_size)
+    assert report["deleted"]["import_uploads"] == 2
+    assert _stored(expired) == ("failed", "IMPORT_EXPIRED", False)
+    assert _stored(lost) == ("failed", "IMPORT_WORKER_LOST", False)
+    assert _stored(open_preview) == ("ready", None, True)
+    assert _stored(working) == ("checking", None, True)
+    assert _stored(done) == ("done", None, False)
+    assert audit_events("sessions.purge")[-1].details["import_uploads"] == 2
+    assert _purge(runner)["deleted"]["import_uploads"] == 0
+
+
+def test_purge_text_counts_in_words(runner, acme):
+    _import_job(acme, "ready", expired=True)
+    result = runner.invoke(args=["sessions", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "0 sessions, " in result.output and ", 1 import upload." in result.output
 
 
 def test_purge_works_in_batches_of_short_transactions(runner, acme):

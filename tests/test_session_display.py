@@ -9,9 +9,10 @@ import re
 import pytest
 
 from app.extensions import db
+from app.formatting import plural
 from app.models import UserSession
 from app.services.connections import delete_connection
-from app.services.session_display import count_noun, device_label, relative_time
+from app.services.session_display import device_label, relative_time
 from app.sessions import create_session
 from app.timeutil import utcnow
 from tests.helpers.web import another_browser, app_session, log_in
@@ -129,10 +130,10 @@ def test_relative_times_have_the_right_plural(seconds, words):
 
 
 def test_counts_are_formatted_and_agree_with_the_noun():
-    assert count_noun(1, "session") == "1 session"
-    assert count_noun(0, "session") == "0 sessions"
-    assert count_noun(1234, "device") == "1,234 devices"
-    assert count_noun(2, "other live token") == "2 other live tokens"
+    assert plural(1, "session") == "1 session"
+    assert plural(0, "session") == "0 sessions"
+    assert plural(1234, "device") == "1,234 devices"
+    assert plural(2, "other live token") == "2 other live tokens"
 
 
 def _cells(html: str, session_id: int, testid: str) -> str:

@@ -248,7 +248,7 @@ def test_staff_revokes_every_session_of_a_user(staff, acme):
         f"/support/users/{agent.id}/revoke-sessions", data={"csrf_token": csrf_from(browse, "/support/sessions")}
     )
     assert response.status_code == 302 and response.location == "/support/sessions?email=agent@acme.example"
-    assert "Revoked 2 session(s) of agent@acme.example." in browse.get(response.location).get_data(as_text=True)
+    assert "Revoked 2 sessions of agent@acme.example." in browse.get(response.location).get_data(as_text=True)
     for token in tokens:
         assert browse.get("/api/v1/me", headers=bearer(token)).status_code == 401
     event = audit_events("session.revoke_all")[-1]

@@ -183,7 +183,7 @@ def test_deactivate_asks_first_then_logs_the_user_out_everywhere(app, admin_clie
         data={"csrf_token": csrf_from(admin_client, f"/admin/users/{colleague.id}/deactivate")},
     )
     assert response.status_code == 302
-    assert "2 session(s) signed out everywhere" in admin_client.get(response.location).get_data(as_text=True)
+    assert "2 sessions signed out everywhere" in admin_client.get(response.location).get_data(as_text=True)
 
     refused = their_browser.get("/portal/")
     assert refused.status_code == 302 and refused.location.startswith("/login")

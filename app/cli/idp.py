@@ -23,6 +23,7 @@ from app.cli._common import (
     json_option,
 )
 from app.extensions import db
+from app.formatting import plural
 from app.saml import EXPIRY_WARNING_DAYS, MAX_METADATA_BYTES, MetadataError, ParsedMetadata, sp_metadata_xml, sp_values
 from app.services.certificate_alerts import certificate_alerts
 from app.services.connections import (
@@ -230,7 +231,11 @@ def idp_refresh(connection_id: int | None, refresh_all: bool, as_json: bool) -> 
         connection = get_connection(connection_id)
         added = refresh_from_metadata_url(connection, actor="cli")
         db.session.commit()
-        emit(as_json, {**connection_json(connection), "certificates_added": added}, f"{added} new certificate(s).")
+        emit(
+            as_json,
+            {**connection_json(connection), "certificates_added": added},
+            f"{plural(added, 'new certificate').capitalize()}.",
+        )
         return
     results: list[dict[str, Any]] = []
     for connection in connections_with_metadata_url():
@@ -245,7 +250,7 @@ def idp_refresh(connection_id: int | None, refresh_all: bool, as_json: bool) -> 
             results.append({"id": connection.id, "error": err.code, "message": err.message})
     failed = [result for result in results if "error" in result]
     lines = [
-        f"{result['id']}: {result.get('error') or str(result['certificates_added']) + ' new certificate(s)'}"
+        f"{result['id']}: {result.get('error') or plural(result['certificates_added'], 'new certificate')}"
         for result in results
     ]
     emit(

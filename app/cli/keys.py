@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.cli._common import command_errors, command_group, emit, json_option
 from app.extensions import db
+from app.formatting import plural
 from app.key_encryption import KeyEncryptionError
 from app.services.connections import rotate_sp_key_encryption
 
@@ -29,5 +30,6 @@ def keys_rotate(as_json: bool) -> None:
     emit(
         as_json,
         {"reencrypted": result.reencrypted, "were_plaintext": result.were_plaintext},
-        f"Re-encrypted {result.reencrypted} SP private key(s) ({result.were_plaintext} were stored in plain text).",
+        f"Re-encrypted {plural(result.reencrypted, 'SP private key')} "
+        f"({result.were_plaintext} {'was' if result.were_plaintext == 1 else 'were'} stored in plain text).",
     )

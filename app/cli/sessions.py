@@ -18,7 +18,9 @@ from app.cli._common import (
     session_json,
 )
 from app.extensions import db
+from app.formatting import plural
 from app.models import MAX_ID, UserSession
+from app.services.import_jobs import drop_stale_uploads
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.sessions.purge import TARGETS as PURGE_TARGETS
 from app.sessions.purge import PurgePolicy, purge_batch
@@ -65,7 +67,7 @@ def sessions_revoke(session_id: int | None, email: str | None, as_json: bool) ->
             raise CommandError("SESSION_NOT_FOUND", f"no session {session_id}")
         revoked = int(revoke_session(session, "revoked_by_operator"))
     db.session.commit()
-    emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {revoked} session(s).")
+    emit(as_json, {"revoked": revoked, "at": utcnow()}, f"Revoked {plural(revoked, 'session')}.")
 
 
 @sessions_cli.command("purge")
@@ -102,7 +104,8 @@ def sessions_purge(
     retention_days: int, audit_days: int | None, refusal_days: int | None, batch_size: int, as_json: bool
 ) -> None:
     """Delete long-ended sessions, spent replay-cache entries, expired pending requests,
-    unfinished sign-in results and rate-limit counters, and audit events past their retention.
+    unfinished sign-in results and rate-limit counters, audit events past their retention, and
+    the stored files of CSV import previews that expired or whose job stopped.
 
     Safe while the portal serves traffic: short transactions of --batch-size rows each.
     """
@@ -117,6 +120,14 @@ def sessions_purge(
             deleted[target] += count
             if count < batch_size:
                 break
+    # Stored CSV uploads whose preview expired or whose worker died (their rows stay, as history).
+    deleted["import_uploads"] = 0
+    while True:
+        count = drop_stale_uploads(limit=batch_size)
+        db.session.commit()
+        deleted["import_uploads"] += count
+        if count < batch_size:
+            break
     retention = {
         "retention_days": retention_days,
         "audit_retention_days": audit_days,
@@ -127,5 +138,6 @@ def sessions_purge(
     emit(
         as_json,
         {"deleted": deleted, **retention},
-        "Deleted " + ", ".join(f"{count} {target.replace('_', ' ')}" for target, count in deleted.items()) + ".",
+        # Every target is named by a regular plural ("pending_requests"): its singular drops the s.
+        "Deleted " + ", ".join(plural(count, target.replace("_", " ")[:-1]) for target, count in deleted.items()) + ".",
     )

@@ -19,6 +19,7 @@ from app.cli._common import (
     user_json,
 )
 from app.extensions import db
+from app.formatting import plural, thousands
 from app.models import User
 from app.roles import parse_roles
 from app.services.imports import ImportReport, import_users, record_refused_import
@@ -72,7 +73,7 @@ def _status_command(name: str, action: Callable[[User], int | None], done: str) 
         revoked = action(user)
         db.session.commit()
         data.update(status=user.status if name != "delete" else "deleted", sessions_revoked=revoked or 0)
-        emit(as_json, data, f"{done} {data['email']} ({revoked or 0} sessions revoked).")
+        emit(as_json, data, f"{done} {data['email']} ({plural(revoked or 0, 'session')} revoked).")
 
     command.__doc__ = f"{done} a user; their sessions end at once."
 
@@ -86,9 +87,10 @@ def _import_text(report: ImportReport) -> str:
     """The import report for people: counts, then every refusal with its line and code."""
     verb = "Dry run" if report.dry_run else ("Imported" if report.applied else "Nothing imported")
     lines = [
-        f"{verb} for {report.account_slug}: {report.rows} row(s); create {report.count('create')}, "
-        f"update {report.count('update')}, unchanged {report.count('unchanged')}, refused {report.refused}"
-        + (f"; deactivate {report.count('deactivate')} missing user(s)" if report.deactivate_missing else "")
+        f"{verb} for {report.account_slug}: {plural(report.rows, 'row')}; create {thousands(report.count('create'))}, "
+        f"update {thousands(report.count('update'))}, unchanged {thousands(report.count('unchanged'))}, "
+        f"refused {thousands(report.refused)}"
+        + (f"; deactivate {plural(report.count('deactivate'), 'missing user')}" if report.deactivate_missing else "")
         + "."
     ]
     if report.file_error:

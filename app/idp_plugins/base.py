@@ -33,6 +33,8 @@ SP_VALUE_KEYS = (
     "acs_url_regex",
     # The SP's current encryption certificate (PEM), or a note to turn encryption on first.
     "sp_encryption_certificate",
+    # The email address of the admin reading the walkthrough (a contact email the IdP asks for).
+    "admin_email",
 )
 
 

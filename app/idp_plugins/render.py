@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from xml.sax.saxutils import escape as xml_escape
 
 from app.idp_plugins.base import IdpPlugin, SetupFile, SetupPath, SetupStep
 from app.idp_plugins.generic import GenericPlugin
@@ -115,6 +116,10 @@ def render_walkthrough(
 
 
 def _render_file(file: SetupFile, filled: Mapping[str, str], where: str) -> RenderedFile:
+    """Fill a file; in an XML file every value is escaped, so that an address with ``&`` or ``<``
+    (an email may hold ``&``) still gives a well-formed file the IdP's tools accept."""
+    if file.media_type.endswith("xml"):
+        filled = {key: xml_escape(value) for key, value in filled.items()}
     content = _fill(file.content, filled, f"{where} file {file.name}")
     return RenderedFile(path=file.path, name=file.name, content=content, media_type=file.media_type)
 

@@ -31,7 +31,7 @@ _ECA_FILES = (
         content=(
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<ExternalClientApplication xmlns="http://soap.sforce.com/2006/04/metadata">\n'
-            "    <contactEmail>(your admin email address)</contactEmail>\n"
+            "    <contactEmail>{admin_email}</contactEmail>\n"
             "    <distributionState>Local</distributionState>\n"
             "    <label>Phone system SSO</label>\n"
             "</ExternalClientApplication>\n"
@@ -213,7 +213,7 @@ class SalesforcePlugin(IdpPlugin):
                 'edit their policies", and API version 63.0 or later. Create a project with the '
                 "command below and set sourceApiVersion in phone-sso/sfdx-project.json to 63.0 or "
                 "later. Then save the three files below in phone-sso, each at the path shown (our "
-                "values are already filled in; only the contact email is yours). The custom attribute "
+                "values are already filled in, and your email address as the contact). The custom attribute "
                 "email = $User.Email sends the user's real email; subjectType PersistentId keeps the "
                 "Salesforce username out of the NameID. If your org's external client app pages offer "
                 "Enable SAML, you may enter the values below there instead of deploying files."

@@ -37,6 +37,9 @@ class IdpConnection(Model):
     #: Per-connection overrides of the plugin defaults (``email_attributes``, ``signed_element``,
     #: ``nameid_format``).
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The ``SetupPath`` key the admin chose in a walkthrough with several (Salesforce); None
+    #: until they choose. The wizard's links return to that path's steps.
+    setup_path: Mapped[str | None] = mapped_column(String(40), nullable=True)
     #: Accept IdP-initiated (unsolicited) responses. Off unless the admin turns it on.
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The SP's private key for this connection, encrypted at rest (``app.key_encryption``, column

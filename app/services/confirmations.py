@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy import distinct, func, select
 
 from app.extensions import db
+from app.formatting import plural
 from app.models import IdpConnection, ScimToken, User, UserSession
 from app.models.idp_connection import ENABLED, IdpCertificate
 from app.models.user import ACTIVE
-from app.services.session_display import count_noun, device_label, relative_time
+from app.roles import Actor
+from app.services.session_display import device_label, relative_time
 from app.timeutil import utcnow
 
 
@@ -36,7 +38,7 @@ class OpenSessions:
 
     def words(self) -> str:
         """ "3 open sessions on 2 devices"."""
-        return f"{count_noun(self.sessions, 'open session')} on {count_noun(self.devices, 'device')}"
+        return f"{plural(self.sessions, 'open session')} on {plural(self.devices, 'device')}"
 
 
 def open_sessions(user_id: int, *, except_session_id: int | None = None) -> OpenSessions:
@@ -69,14 +71,14 @@ def sign_out_everywhere(user: User) -> Consequence:
     )
 
 
-def sign_out_others(user: User, keep_session_id: int | None) -> Consequence:
+def sign_out_others(user: Actor, keep_session_id: int | None) -> Consequence:
     """The owner's "sign out all other sessions": every session but the one in use."""
     found = open_sessions(user.id, except_session_id=keep_session_id)
     if not found.sessions:
         return Consequence("You are signed in only here: no other session ends.")
     return Consequence(
-        f"You will be signed out of {count_noun(found.sessions, 'other session')} on "
-        f"{count_noun(found.devices, 'device')}; this session stays signed in."
+        f"You will be signed out of {plural(found.sessions, 'other session')} on "
+        f"{plural(found.devices, 'device')}; this session stays signed in."
     )
 
 
@@ -134,7 +136,7 @@ def _stop_sign_ins(connection: IdpConnection) -> str:
     users = _sso_users(connection)
     return (
         f"{connection.name} will stop accepting sign-ins for {connection.account.name}; "
-        f"{count_noun(users, 'user')} who sign{'s' if users == 1 else ''} in with SSO cannot use it until it is "
+        f"{plural(users, 'user')} who sign{'s' if users == 1 else ''} in with SSO cannot use it until it is "
         f"enabled again (those with a password can still sign in with it)."
     )
 
@@ -142,7 +144,7 @@ def _stop_sign_ins(connection: IdpConnection) -> str:
 def _sessions_stay(connection: IdpConnection) -> str:
     live = _through_it(connection)
     verb = "stays" if live == 1 else "stay"
-    return f"{count_noun(live, 'open session')} started through it {verb} signed in until {'it ends' if live == 1 else 'they end'}."
+    return f"{plural(live, 'open session')} started through it {verb} signed in until {'it ends' if live == 1 else 'they end'}."
 
 
 def _sso_required_note(connection: IdpConnection) -> tuple[str, ...]:
@@ -160,7 +162,7 @@ def disable_connection(connection: IdpConnection) -> Consequence:
 
 def delete_connection(connection: IdpConnection, idp_name: str, acs_url: str) -> Consequence:
     certificates = len(connection.certificates)
-    removed = f"Its settings and {count_noun(certificates, 'certificate')} are removed; the sign-in history stays in the audit log."
+    removed = f"Its settings and {plural(certificates, 'certificate')} are removed; the sign-in history stays in the audit log."
     also = f"Also remove the application in {idp_name}, or it keeps pointing at {acs_url}."
     if connection.status == ENABLED:
         return Consequence(
@@ -179,7 +181,7 @@ def remove_certificate(connection: IdpConnection, certificate: IdpCertificate) -
         f"{connection.name} sign-ins signed with the certificate {certificate.fingerprint_sha256[:23]}… "
         f"(expires {certificate.not_after:%Y-%m-%d}) will be refused.",
         (
-            f"{count_noun(others, 'other certificate')} {'stays' if others == 1 else 'stay'} trusted."
+            f"{plural(others, 'other certificate')} {'stays' if others == 1 else 'stay'} trusted."
             if others
             else "No certificate is left: add one before this connection is enabled again.",
         ),
@@ -192,5 +194,5 @@ def revoke_scim_token(token: ScimToken, live_tokens: int) -> Consequence:
     return Consequence(
         f"Your identity provider's next request with the token “{token.name}” ({used}) will be refused: "
         "users and groups stop updating from it until it uses another token.",
-        (f"{count_noun(others, 'other live token')} {'keeps' if others == 1 else 'keep'} working.",),
+        (f"{plural(others, 'other live token')} {'keeps' if others == 1 else 'keep'} working.",),
     )

@@ -15,7 +15,8 @@ from app import audit
 from app.errors import CodedError
 from app.extensions import db
 from app.idp_plugins import PLUGINS_BY_KEY, get_plugin
-from app.idp_plugins.base import IdpPlugin
+from app.idp_plugins.base import IdpPlugin, SetupPath
+from app.idp_plugins.render import find_path
 from app.key_encryption import is_plaintext, reencrypt_private_key
 from app.models import Account, AuditEvent, IdpCertificate, IdpConnection, SpEncryptionKey
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
@@ -278,6 +279,17 @@ def _refuse_if_sso_depends_on(connection: IdpConnection, doing: str) -> None:
             f"Your account requires SSO and this is its enabled connection: users could not sign in at all. "
             f'Turn off "SSO required" first (or enable another tested connection), then {doing} it.',
         )
+
+
+def choose_setup_path(connection: IdpConnection, key: str) -> SetupPath:
+    """Remember which of the provider's setup paths the admin takes (Salesforce: a connected app
+    or an external client app), so that the wizard's links return to its steps; the caller commits.
+    Not audited: it changes what the walkthrough shows, not who can sign in."""
+    path = find_path(get_plugin(connection.plugin_key), key)
+    if path is None:
+        raise ConnectionChangeError("SETUP_PATH_UNKNOWN", "Choose one of the ways to register us shown on the page.")
+    connection.setup_path = path.key
+    return path
 
 
 def disable_connection(connection: IdpConnection, *, actor: str | None = None) -> None:

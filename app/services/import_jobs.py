@@ -38,8 +38,10 @@ from sqlalchemy import CursorResult, select, update
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
-from app.models import Account, ImportJob, User
+from app.formatting import plural
+from app.models import Account, ImportJob
 from app.models.import_job import CANCELLED, CHECKING, DONE, FAILED, FINISHED, READY, RUNNING, WRITING
+from app.roles import Actor
 from app.services.imports import CREATE, DEACTIVATE, UNCHANGED, UPDATE, ImportReport, Issue, import_users
 from app.services.imports import record_refused_import as _record_refused_import
 from app.timeutil import utcnow
@@ -107,33 +109,20 @@ def line_count(content: bytes) -> int:
 
 
 def store_upload(
-    account: Account, admin: User, stream: IO[bytes], *, filename: str, deactivate_missing: bool
+    account: Account, admin: Actor, stream: IO[bytes], *, filename: str, deactivate_missing: bool
 ) -> tuple[ImportJob, bool]:
     """Keep an uploaded file for its preview and apply; the caller commits, then runs the check
     when the job is new (the second value).
 
     The same file (same SHA-256, same option) uploaded again by the same admin while its preview
     is still open gives that preview (or check) back instead of a second copy. Expired previews and
-    jobs of dead workers of the account lose their bytes here, so that stored uploads stay
-    bounded without a sweeper.
+    jobs of dead workers of the account lose their bytes here (and in ``flask sessions purge``,
+    for accounts nobody uploads to again).
     """
     content = stream.read()
     digest = hashlib.sha256(content).hexdigest()
     now = utcnow()
-    db.session.execute(
-        update(ImportJob)
-        .where(ImportJob.account_id == account.id, ImportJob.expires_at <= now, ImportJob.state == READY)
-        .values(state=FAILED, error_code=EXPIRED, content=None, updated_at=now)
-    )
-    db.session.execute(
-        update(ImportJob)
-        .where(
-            ImportJob.account_id == account.id,
-            ImportJob.state.in_(RUNNING),
-            ImportJob.heartbeat_at < now - _config_seconds("IMPORT_JOB_HEARTBEAT_SECONDS"),
-        )
-        .values(state=FAILED, error_code=WORKER_LOST, content=None, updated_at=now)
-    )
+    drop_stale_uploads(now, account_id=account.id)
     existing = db.session.scalar(
         select(ImportJob)
         .where(
@@ -170,12 +159,49 @@ def store_upload(
     return job, True
 
 
+def drop_stale_uploads(now: datetime | None = None, *, account_id: int | None = None, limit: int | None = None) -> int:
+    """Fail the expired previews and the jobs of dead workers, dropping their stored bytes;
+    return how many. The caller commits.
+
+    Called on each upload for that account, and by ``flask sessions purge`` for every account in
+    batches of ``limit``: a preview nobody applies, of an account that never uploads again, must
+    not keep its file in the database. Each UPDATE repeats the state condition, so a job that a
+    live thread moved on in the meantime is left alone; finished jobs hold no bytes already.
+    """
+    now = now or utcnow()
+    stale_rules = (
+        (EXPIRED, (ImportJob.state == READY, ImportJob.expires_at <= now)),
+        (
+            WORKER_LOST,
+            (
+                ImportJob.state.in_(RUNNING),
+                ImportJob.heartbeat_at < now - _config_seconds("IMPORT_JOB_HEARTBEAT_SECONDS"),
+            ),
+        ),
+    )
+    dropped = 0
+    for code, stale in stale_rules:
+        where = [*stale] if account_id is None else [*stale, ImportJob.account_id == account_id]
+        if limit is not None:
+            if dropped >= limit:
+                break
+            ids = list(db.session.scalars(select(ImportJob.id).where(*where).limit(limit - dropped)))
+            if not ids:
+                continue
+            where.append(ImportJob.id.in_(ids))
+        result = db.session.execute(
+            update(ImportJob).where(*where).values(state=FAILED, error_code=code, content=None, updated_at=now)
+        )
+        dropped += _rowcount(result)
+    return dropped
+
+
 def runs_inline(job: ImportJob) -> bool:
     """Small files are checked and applied within the request; larger ones as a job in a thread."""
     return job.rows_total <= current_app.config["IMPORT_INLINE_MAX_ROWS"]
 
 
-def job_for(admin: User, job_id: int) -> ImportJob | None:
+def job_for(admin: Actor, job_id: int) -> ImportJob | None:
     """The job, if it belongs to ``admin``'s account (None otherwise: the view answers 404, so
     that another account's jobs are not even known to exist). Another admin's job of the same
     account raises ``NotYourImport``. A job whose worker died, or whose preview expired, is
@@ -189,7 +215,7 @@ def job_for(admin: User, job_id: int) -> ImportJob | None:
     return job
 
 
-def recent_jobs(admin: User, limit: int = 5) -> list[ImportJob]:
+def recent_jobs(admin: Actor, limit: int = 5) -> list[ImportJob]:
     """The admin's latest imports, newest first (the import page links back to a running one)."""
     jobs = list(
         db.session.scalars(
@@ -264,22 +290,18 @@ def changes(report: ImportReport) -> int:
     return report.count(CREATE) + report.count(UPDATE) + report.count(DEACTIVATE)
 
 
-def _rows(count: int) -> str:
-    return f"{count:,} {'row' if count == 1 else 'rows'}"
-
-
 def progress_text(job: ImportJob) -> str:
     """One sentence for the progress bar's label, counts formatted."""
     if job.state == CHECKING:
-        return f"Checked {job.rows_checked:,} of {_rows(job.rows_total)}"
+        return f"Checked {job.rows_checked:,} of {plural(job.rows_total, 'row')}"
     if job.state == WRITING:
         if job.rows_written:
-            return f"Applied {job.rows_written:,} of {_rows(job.rows_total)}"
-        return f"Applying {_rows(job.rows_total)}"
+            return f"Applied {job.rows_written:,} of {plural(job.rows_total, 'row')}"
+        return f"Applying {plural(job.rows_total, 'row')}"
     if job.state == READY:
-        return f"Checked {_rows(job.rows_total)}: ready to apply"
+        return f"Checked {plural(job.rows_total, 'row')}: ready to apply"
     if job.state == DONE:
-        return f"Done: {_rows(job.rows_written)} applied"
+        return f"Done: {plural(job.rows_written, 'row')} applied"
     if job.state == CANCELLED:
         return "Cancelled: nothing was changed"
     return "Stopped: nothing was changed"

@@ -37,6 +37,7 @@ from sqlalchemy.types import TypeEngine
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
+from app.formatting import plural
 from app.models import Account, User
 from app.models.user import ACTIVE, SOURCE_CSV, SOURCE_SCIM
 from app.roles import CUSTOMER_ROLES, STAFF_ROLES, apps_for_roles
@@ -343,11 +344,11 @@ def _parse_header(row: list[str] | None) -> dict[str, int]:
     duplicated = sorted({name for name in names if name in HEADER and names.count(name) > 1})
     problems = []
     if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
+        problems.append(f"{plural(len(missing), 'missing column')}: {', '.join(missing)}")
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown) or '(empty)'}")
+        problems.append(f"{plural(len(unknown), 'unknown column')}: {', '.join(unknown) or '(empty)'}")
     if duplicated:
-        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+        problems.append(f"{plural(len(duplicated), 'repeated column')}: {', '.join(duplicated)}")
     if problems:
         raise ImportFileError(1, "CSV_HEADER", f"The header must name the columns {expected}: {'; '.join(problems)}.")
     return {name: names.index(name) for name in HEADER}

@@ -20,7 +20,7 @@ from app.idp_plugins import get_plugin
 from app.models import Account, IdpConnection, User
 from app.models.idp_connection import DRAFT, ENABLED, TESTED
 from app.models.user import ACTIVE
-from app.roles import APPS
+from app.roles import APPS, Actor, apps_for_roles
 from app.saml import EXPIRY_WARNING_DAYS
 from app.services.accounts import sso_ready_connection
 from app.services.scim_tokens import live_tokens
@@ -214,11 +214,12 @@ def admin_checklist(account: Account, *, now: dt.datetime | None = None) -> Admi
     )
 
 
-def person_summary(user: User) -> PersonSummary:
+def person_summary(user: Actor) -> PersonSummary:
     """``user``'s roles, the apps they open and how many places they are signed in."""
+    opens = apps_for_roles(user.role_list)
     return PersonSummary(
         roles=user.role_list,
-        apps=[(app, APP_LABELS[app]) for app in APPS if app in user.apps],
+        apps=[(app, APP_LABELS[app]) for app in APPS if app in opens],
         live_sessions=live_session_count(user.id),
         is_staff=is_staff(user),
     )

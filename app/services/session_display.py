@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ua_parser import parse
 
+from app.formatting import plural
 from app.models import UserSession
 from app.timeutil import utcnow
 
@@ -102,11 +103,6 @@ def signin_method_label(session: UserSession, connection_name: str | None) -> st
 # --- numbers and times ------------------------------------------------------------------------
 
 
-def count_noun(count: int, singular: str, plural: str | None = None) -> str:
-    """ "1 session", "1,234 sessions": the count formatted, the noun agreeing with it."""
-    return f"{count:,} {singular if count == 1 else (plural or singular + 's')}"
-
-
 _UNITS = (
     (365 * 86400, "year"),
     (30 * 86400, "month"),
@@ -125,10 +121,10 @@ def relative_time(value: dt.datetime, now: dt.datetime | None = None) -> str:
     seconds = abs(seconds)
     if seconds < 60:
         return "just now" if not future else "in less than a minute"
-    amount = count_noun(int(seconds // 60), "minute")
+    amount = plural(int(seconds // 60), "minute")
     for size, unit in _UNITS:
         if seconds >= size:
-            amount = count_noun(int(seconds // size), unit)
+            amount = plural(int(seconds // size), unit)
             break
     return f"in {amount}" if future else f"{amount} ago"
 

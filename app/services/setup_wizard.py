@@ -16,8 +16,9 @@ from sqlalchemy import func, or_, select
 from app import audit
 from app.errors import CodedError
 from app.extensions import db
-from app.models import Account, IdpConnection, User
+from app.models import Account, IdpConnection
 from app.models.idp_connection import ENABLED, TESTED
+from app.roles import Actor
 from app.saml import active_encryption_keys, sp_values
 
 #: The staff role: opens the wizard for every account.
@@ -26,7 +27,7 @@ STAFF_ROLE = "support"
 ACCOUNT_CHOOSER_LIMIT = 200
 
 
-def is_staff(user: User) -> bool:
+def is_staff(user: Actor) -> bool:
     """Whether ``user`` is support staff (every account, not only their own)."""
     return STAFF_ROLE in user.role_list
 
@@ -49,23 +50,23 @@ class ReadOnlyAccessError(CodedError):
         self.account_id = account_id
 
 
-def may_change(user: User, account_id: int) -> bool:
+def may_change(user: Actor, account_id: int) -> bool:
     """Whether ``user`` may change the SSO setup and users of ``account_id``: its own admins only."""
     return "admin" in user.role_list and user.account_id == account_id
 
 
-def may_read(user: User, account_id: int) -> bool:
+def may_read(user: Actor, account_id: int) -> bool:
     """Whether ``user`` may open the SSO setup of ``account_id``: its admins, and staff (read only)."""
     return is_staff(user) or may_change(user, account_id)
 
 
-def require_change(user: User, account_id: int | None) -> None:
+def require_change(user: Actor, account_id: int | None) -> None:
     """Raise ``ReadOnlyAccessError`` unless ``user`` may change ``account_id``'s setup and users."""
     if account_id is None or not may_change(user, account_id):
         raise ReadOnlyAccessError(account_id)
 
 
-def record_refused_change(user: User, err: ReadOnlyAccessError, *, method: str, path: str, endpoint: str) -> None:
+def record_refused_change(user: Actor, err: ReadOnlyAccessError, *, method: str, path: str, endpoint: str) -> None:
     """Audit a refused change (who, which account, which route); the caller commits."""
     audit.record(
         "access.refused",
@@ -77,13 +78,13 @@ def record_refused_change(user: User, err: ReadOnlyAccessError, *, method: str, 
     )
 
 
-def readable_account(user: User, slug: str) -> Account | None:
+def readable_account(user: Actor, slug: str) -> Account | None:
     """The account ``slug`` if ``user`` may read its setup; None otherwise (its existence stays hidden)."""
     account = db.session.scalar(select(Account).where(Account.slug == slug))
     return account if account is not None and may_read(user, account.id) else None
 
 
-def readable_connection(user: User, connection_id: int) -> IdpConnection | None:
+def readable_connection(user: Actor, connection_id: int) -> IdpConnection | None:
     """The connection if ``user`` may read its account's setup; None otherwise (existence hidden)."""
     connection = db.session.get(IdpConnection, connection_id)
     return connection if connection is not None and may_read(user, connection.account_id) else None
@@ -109,9 +110,16 @@ def accounts_for_staff(search: str) -> tuple[list[Account], dict[int, int]]:
     return accounts, counts
 
 
-def walkthrough_values(connection: IdpConnection) -> dict[str, str]:
-    """This connection's real SP values, as the plugins' placeholders name them."""
+#: The contact email in a walkthrough file read by someone outside the account (staff).
+CONTACT_EMAIL_PLACEHOLDER = "(your admin email address)"
+
+
+def walkthrough_values(connection: IdpConnection, reader: Actor) -> dict[str, str]:
+    """This connection's real SP values, as the plugins' placeholders name them, and the email of
+    the admin ``reader`` (the contact Salesforce's files ask for); staff reading another account's
+    walkthrough see a placeholder instead of their own address."""
     return {
+        "admin_email": reader.email if reader.account_id == connection.account_id else CONTACT_EMAIL_PLACEHOLDER,
         **sp_values(connection).as_dict(),
         "account_name": connection.account.name,
         "sp_certificate": connection.sp_certificate,

@@ -35,7 +35,7 @@ from app import audit
 from app.extensions import db
 from app.models import Account, User, UserSession
 from app.models.user import ACTIVE
-from app.roles import apps_for_roles
+from app.roles import Actor, apps_for_roles
 from app.timeutil import utcnow
 
 #: 256 bits of randomness, URL-safe.
@@ -471,7 +471,7 @@ def revoke_session(session: UserSession, reason: str, *, actor: str | None = Non
 
 
 def revoke_sessions_for_user(
-    user: User,
+    user: Actor,
     reason: str,
     *,
     actor: str | None = None,

@@ -31,6 +31,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from app.extensions import db
+from app.formatting import plural
 from app.models import ImportJob, User
 from app.models.user import ACTIVE, DEACTIVATED
 from app.roles import CUSTOMER_ROLES
@@ -38,7 +39,6 @@ from app.services import confirmations, import_jobs
 from app.services.import_jobs import ImportJobError, NotYourImport
 from app.services.imports import MAX_ROWS
 from app.services.listing import FilterError
-from app.services.session_display import count_noun
 from app.services.session_queries import describe_live_sessions, live_session_count
 from app.services.setup_wizard import ReadOnlyAccessError, is_staff, require_change
 from app.services.user_directory import UserFilters, list_users
@@ -245,7 +245,7 @@ def deactivate(user_id: int) -> Response | tuple[str, int]:
         else:
             revoked = deactivate_user(target)
             db.session.commit()
-            flash(f"Deactivated {target.email}; {revoked} session(s) signed out everywhere.", "success")
+            flash(f"Deactivated {target.email}; {plural(revoked, 'session')} signed out everywhere.", "success")
         return redirect(url_for("admin.user", user_id=target.id))
     said = confirmations.deactivate(target)
     return render_confirmation(
@@ -275,7 +275,7 @@ def revoke_sessions(user_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         revoked = revoke_sessions_for_user(target, SIGNED_OUT_BY_ADMIN, actor=current_user.email)
         db.session.commit()
-        flash(f"Signed {target.email} out of {count_noun(revoked, 'session')}.", "success")
+        flash(f"Signed {target.email} out of {plural(revoked, 'session')}.", "success")
         return redirect(url_for("admin.user", user_id=target.id))
     said = confirmations.sign_out_everywhere(target)
     return render_confirmation(
@@ -316,7 +316,7 @@ def delete(user_id: int) -> Response | str | tuple[str, int]:
         email = target.email
         revoked = delete_user(target)
         db.session.commit()
-        flash(f"Deleted {email}; {revoked} session(s) signed out everywhere.", "success")
+        flash(f"Deleted {email}; {plural(revoked, 'session')} signed out everywhere.", "success")
         return redirect(url_for("admin.users"))
     said = confirmations.delete(target)
     return render_confirmation(
@@ -334,18 +334,6 @@ def delete(user_id: int) -> Response | str | tuple[str, int]:
         ),
         422 if form.is_submitted() else 200,
     )
-
-
-@bp.app_template_filter("plural")
-def plural(count: int, singular: str, plural_form: str = "") -> str:
-    """``20000|plural("user")`` is "20,000 users"; ``1|plural("user")`` is "1 user"."""
-    return f"{count:,} {singular if count == 1 else (plural_form or singular + 's')}"
-
-
-@bp.app_template_filter("thousands")
-def thousands(count: int) -> str:
-    """``20000|thousands`` is "20,000"."""
-    return f"{count:,}"
 
 
 #: What the template CSV holds: the header and one example row.

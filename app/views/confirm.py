@@ -1,5 +1,4 @@
-"""The one confirmation pattern for destructive actions, and the template helpers that put sessions
-and counts into words.
+"""The one confirmation pattern for destructive actions.
 
 Every destructive action (revoke a session or all of someone's, remove a certificate, disable or
 delete a connection, deactivate or delete a user, revoke a SCIM token) has a page of its own: a GET
@@ -12,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Flask, render_template
-
-from app.services.session_display import count_noun, exact_utc, relative_time
+from flask import render_template
 
 
 @dataclass(frozen=True)
@@ -48,11 +45,3 @@ class Confirmation:
 def render_confirmation(confirmation: Confirmation, status: int = 200) -> tuple[str, int]:
     """The confirmation page (``confirm.html``)."""
     return render_template("confirm.html", c=confirmation), status
-
-
-def init_app(app: Flask) -> None:
-    """Template helpers every page may use: ``count_noun`` ("3 sessions"), and the filters behind
-    the ``ago`` macro (a relative time with the exact one on hover)."""
-    app.add_template_global(count_noun)
-    app.add_template_filter(relative_time)
-    app.add_template_filter(exact_utc)

@@ -11,9 +11,10 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.extensions import db
+from app.formatting import plural
 from app.models import UserSession
 from app.services import confirmations
-from app.services.session_display import count_noun, device_label
+from app.services.session_display import device_label
 from app.services.session_queries import OWN_SESSIONS_LIMIT, describe_live_sessions
 from app.sessions import revoke_session, revoke_sessions_for_user
 from app.sessions.web import current_session
@@ -96,7 +97,5 @@ def revoke_others() -> Response | tuple[str, int]:
         )
     revoked = revoke_sessions_for_user(current_user, SIGNED_OUT_BY_OWNER, keep_session_id=this.id if this else None)
     db.session.commit()
-    flash(
-        f"Signed out {count_noun(revoked, 'other session')}." if revoked else "There were no other sessions.", "success"
-    )
+    flash(f"Signed out {plural(revoked, 'other session')}." if revoked else "There were no other sessions.", "success")
     return redirect(url_for("me.sessions"))

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.extensions import db
+from app.formatting import plural
 from app.idp_plugins import PLUGINS, get_plugin
 from app.idp_plugins.base import IdpPlugin
 from app.idp_plugins.render import (
@@ -47,6 +48,7 @@ from app.services.connections import (
     ConnectionChangeError,
     certificate_rows,
     certificates_removable,
+    choose_setup_path,
     connection_summaries,
     create_connection,
     delete_connection,
@@ -91,6 +93,7 @@ from app.views.setup_forms import (
     MetadataUrlForm,
     NewConnectionForm,
     SecurityOptionsForm,
+    SetupPathForm,
     SsoRequiredForm,
 )
 
@@ -283,13 +286,14 @@ def connection(connection_id: int) -> tuple[str, int]:
 def walkthrough(connection_id: int) -> tuple[str, int]:
     """Step 2: the provider's own screens, in order, with this connection's values to copy.
 
-    A provider with several setup paths (Salesforce) asks which one the admin takes; the choice
-    travels in the address (``?path=``), so it works without JavaScript and can be bookmarked.
+    A provider with several setup paths (Salesforce) asks which one the admin takes; the admin's
+    choice is kept on the connection (``choose_path``), so the wizard's links come back to it. A
+    path in the address (``?path=``: staff, who change nothing, and bookmarks) is shown instead.
     """
     connection = _connection_or_404(connection_id)
     plugin = get_plugin(connection.plugin_key)
-    values = walkthrough_values(connection)
-    chosen = find_path(plugin, request.args.get("path"))
+    values = walkthrough_values(connection, current_user)
+    chosen = find_path(plugin, request.args.get("path")) or find_path(plugin, connection.setup_path)
     return _render_connection_page(
         "setup/walkthrough.html",
         connection,
@@ -300,13 +304,33 @@ def walkthrough(connection_id: int) -> tuple[str, int]:
     )
 
 
+@bp.post("/connections/<id:connection_id>/walkthrough/path")
+@role_required(*MANAGER_ROLES)
+def choose_path(connection_id: int) -> Response:
+    """Keep the setup path the admin chose (or changed to), then show its steps."""
+    connection = _connection_or_404(connection_id, change=True)
+    form = SetupPathForm()
+    if not form.validate():
+        flash("Choose one of the ways to register us below. (SETUP_PATH_UNKNOWN)", "error")
+    else:
+        try:
+            path = choose_setup_path(connection, form.path.data)
+            db.session.commit()
+        except ConnectionChangeError as err:
+            db.session.rollback()
+            flash(f"{err.message} ({err.code})", "error")
+        else:
+            flash(f"Showing the steps for {path.label[0].lower()}{path.label[1:]}.", "success")
+    return redirect(url_for("setup.walkthrough", connection_id=connection.id, _anchor="path-choice"), code=303)
+
+
 @bp.get("/connections/<id:connection_id>/walkthrough/files/<name>")
 @role_required(*MANAGER_ROLES)
 def walkthrough_file(connection_id: int, name: str) -> Response:
     """One of the walkthrough's files (Salesforce's metadata XML) with this connection's values, as
     a download: the admin saves it into their project instead of copying it by hand."""
     connection = _connection_or_404(connection_id)
-    file = render_setup_file(get_plugin(connection.plugin_key), walkthrough_values(connection), name)
+    file = render_setup_file(get_plugin(connection.plugin_key), walkthrough_values(connection, current_user), name)
     if file is None:
         abort(404)
     return Response(
@@ -440,7 +464,7 @@ def import_confirm(connection_id: int) -> Response:
         db.session.commit()
         flash(f"{err.message} ({err.code})", "error")
         return redirect(url_for("setup.import_idp", connection_id=connection.id))
-    flash(f"Saved the IdP details ({added} new certificate{'s' if added != 1 else ''}).", "success")
+    flash(f"Saved the IdP details ({plural(added, 'new certificate')}).", "success")
     if connection.status == ENABLED:
         return redirect(url_for("setup.connection", connection_id=connection.id))
     return redirect(url_for("setup.test_page", connection_id=connection.id))
@@ -461,7 +485,7 @@ def refresh(connection_id: int) -> Response:
         flash(f"{err.message} ({err.code})", "error")
     else:
         if added:
-            flash(f"Re-imported the metadata URL: {added} new certificate{'s' if added != 1 else ''} added.", "success")
+            flash(f"Re-imported the metadata URL: {plural(added, 'new certificate')} added.", "success")
         else:
             flash("Re-imported the metadata URL: no new certificate.", "info")
     return redirect(url_for("setup.connection", connection_id=connection.id))
@@ -514,7 +538,7 @@ def test_result(connection_id: int, event_id: int) -> tuple[str, int]:
         details=details,
         explanation=explain_attempt(connection, event),
         replaces=other_enabled_connections(connection) if connection.status != ENABLED else [],
-        hint=render_hint(plugin, code, walkthrough_values(connection)) if code else None,
+        hint=render_hint(plugin, code, walkthrough_values(connection, current_user)) if code else None,
         saml_worked=bool(details.get("issuer")),
         user_apps=sorted(apps_for_roles(details.get("user_roles") or [])),
         nameid_labels=NAMEID_LABELS,
@@ -727,7 +751,7 @@ def settings(connection_id: int) -> Response | tuple[str, int]:
         error=error,
         default_attributes=plugin.email_attributes,
         options_form=options_form,
-        option_help=render_option_help(plugin, walkthrough_values(connection)),
+        option_help=render_option_help(plugin, walkthrough_values(connection, current_user)),
     )
 
 

@@ -110,6 +110,13 @@ class ConfirmActionForm(Form):
     submit = SubmitField("Confirm")
 
 
+class SetupPathForm(Form):
+    """One of the walkthrough's setup paths, chosen with its button (one small form per path)."""
+
+    path = HiddenField(validators=[DataRequired(), Length(max=40)])
+    submit = SubmitField("Choose")
+
+
 class SsoRequiredForm(Form):
     """Switch the account's "SSO required" on or off."""
 

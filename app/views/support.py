@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from app import audit
 from app.extensions import db
+from app.formatting import plural
 from app.models import User, UserSession
 from app.services import confirmations
 from app.services.account_directory import list_accounts
@@ -152,7 +153,7 @@ def revoke_user_sessions(user_id: int) -> Response | tuple[str, int]:
         )
     revoked = revoke_sessions_for_user(user, REVOKED_BY_SUPPORT)
     db.session.commit()
-    flash(f"Revoked {revoked} session(s) of {user.email}.", "success")
+    flash(f"Revoked {plural(revoked, 'session')} of {user.email}.", "success")
     if back:
         return redirect(url_for("support.session", session_id=back))
     return redirect(url_for("support.sessions", email=user.email))

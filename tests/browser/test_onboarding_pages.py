@@ -63,7 +63,7 @@ def test_new_admin_follows_the_checklist_into_salesforces_external_client_app_pa
     _fits(page, "onboarding-02-salesforce-choose")
 
     page.click("[data-testid=path-external-client-app]")
-    page.wait_for_url("**/walkthrough?path=external-client-app#path-choice")
+    page.wait_for_url("**/walkthrough#path-choice")  # the choice is kept on the connection
     expect(page.locator("[data-testid=path-external-client-app]")).to_have_attribute("aria-current", "true")
     expect(page.locator("[data-testid=step]")).to_have_count(5)
     connection_id = page.url.split("/connections/")[1].split("/")[0]
