@@ -17,6 +17,9 @@ pytestmark = pytest.mark.browser
 
 #: axe-core impacts that fail the test (only "minor" is tolerated).
 FAILING_IMPACTS = {"critical", "serious", "moderate"}
+#: "Minor" rules that fail the test all the same, once fixed everywhere: a table's action column
+#: has a header a screen reader can read ("Actions", visually hidden).
+ALSO_FAILING_RULES = {"empty-table-header"}
 
 # The injected axe script is inline: these browsers ignore the page's CSP (the product's own
 # scripts run under it in every other browser test).
@@ -53,7 +56,7 @@ def describe(violations: list[dict]) -> str:
 @pytest.mark.parametrize("portal_page", PAGES, ids=[page.name for page in PAGES])
 def test_axe_finds_nothing_serious(world: World, portal_page: PortalPage) -> None:
     tab = portal_page.open(world)
-    violations = [v for v in run_axe(tab) if v["impact"] in FAILING_IMPACTS]
+    violations = [v for v in run_axe(tab) if v["impact"] in FAILING_IMPACTS or v["id"] in ALSO_FAILING_RULES]
     assert not violations, f"axe-core on {portal_page.name} ({tab.url}):\n{describe(violations)}"
 
 
