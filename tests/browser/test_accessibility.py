@@ -17,6 +17,9 @@ pytestmark = pytest.mark.browser
 
 #: axe-core impacts that fail the test (only "minor" is tolerated).
 FAILING_IMPACTS = {"critical", "serious", "moderate"}
+#: "Minor" rules that fail the test all the same, once fixed everywhere: a table's action column
+#: has a header a screen reader can read ("Actions", visually hidden).
+ALSO_FAILING_RULES = {"empty-table-header"}
 
 # The injected axe script is inline: these browsers ignore the page's CSP (the product's own
 # scripts run under it in every other browser test).
@@ -53,7 +56,7 @@ def describe(violations: list[dict]) -> str:
 @pytest.mark.parametrize("portal_page", PAGES, ids=[page.name for page in PAGES])
 def test_axe_finds_nothing_serious(world: World, portal_page: PortalPage) -> None:
     tab = portal_page.open(world)
-    violations = [v for v in run_axe(tab) if v["impact"] in FAILING_IMPACTS]
+    violations = [v for v in run_axe(tab) if v["impact"] in FAILING_IMPACTS or v["id"] in ALSO_FAILING_RULES]
     assert not violations, f"axe-core on {portal_page.name} ({tab.url}):\n{describe(violations)}"
 
 
@@ -88,6 +91,57 @@ def test_wizard_titles_name_the_step(world: World) -> None:
     for path, words in expected.items():
         tab.goto(world.url + path)
         assert words in tab.title(), (path, tab.title())
+
+
+#: The states added for the confirmation pages, CSV jobs, onboarding, admin texts, app sign-in and
+#: outages: what the page's title says, and an element only that state shows (so that axe and the
+#: checks above ran on the state they are named after, not on a redirect or an error page).
+STATES = {
+    "login-signed-out-by-admin": ("Sign in", "[data-testid=session-ended]:has-text('administrator')"),
+    "signin-other-host": ("Sign-in refused", "[data-testid=address-hint-link]"),
+    "app-signin-email": ("Sign in to the desktop app", "[data-testid=app-email-form]"),
+    "app-signin-email-refused": ("Sign in to the desktop app", "[data-testid=error-code]"),
+    "app-signin-error": ("App sign-in stopped", "[data-testid=error-code]:has-text('UNKNOWN_APP')"),
+    "unavailable": ("Briefly unavailable", "[data-testid=error-code]:has-text('DATABASE_UNAVAILABLE')"),
+    "home-admin-no-connection": (
+        "Home: set up Northwind (0 of 4 done)",
+        "[data-testid=item-connect][data-status=none]",
+    ),
+    "home-admin-draft": ("Home: set up Globex", "[data-testid=item-connect][data-status=draft]"),
+    "home-admin-tested": ("Home: set up Initech", "[data-testid=item-connect][data-status=tested]"),
+    "home-admin": ("Home: set up Demo Company", "[data-testid=item-connect][data-status=enabled]"),
+    "home-support": ("Home", "main:not(:has([data-testid=checklist]))"),
+    "wizard-salesforce-2-walkthrough": ("Step 2 of 5: Set up Salesforce ·", "[data-testid=path-needed]"),
+    "wizard-salesforce-2-connected-app": ("Set up Salesforce: a connected app", "[aria-current=true]"),
+    "wizard-salesforce-2-external-client-app": ("the Salesforce CLI", "[data-testid=file-download]"),
+    "test-result-refusal": ("Step 4 of 5: Test sign-in result", "[data-testid=fix-action]"),
+    "test-result-signature": ("Step 4 of 5: Test sign-in result", "[data-testid=signer-claimed]"),
+    "import-preview": ("Import users · Preview", "[data-testid=apply]"),
+    "import-cancelled": ("Import users · Cancelled", "[data-testid=job-cancelled]"),
+    "import-job-checking": ("Import users · Checking", "[data-testid=import-progress]"),
+    "import-job-writing": ("Import users · Applying", "[data-testid=import-progress]"),
+    "import-job-failed": ("Import users · Not imported", "[data-testid=error-code]:has-text('IMPORT_WORKER_LOST')"),
+    "support-sessions-filtered": ("Sessions of users matching “alice”", "[data-testid=filter-email][value=alice]"),
+    "confirm-delete-user-unticked": ("Delete sam@demo.example?", "[data-testid=confirm-box][aria-invalid=true]"),
+}
+
+
+@pytest.mark.parametrize("name", STATES, ids=list(STATES))
+def test_each_state_is_the_one_its_name_says(world: World, name: str) -> None:
+    words, selector = STATES[name]
+    tab = next(page for page in PAGES if page.name == name).open(world)
+    assert words in tab.title(), (name, tab.title())
+    assert tab.locator(selector).count() >= 1, (name, selector, tab.url)
+
+
+@pytest.mark.parametrize("portal_page", [p for p in PAGES if p.name.startswith("confirm-")], ids=lambda p: p.name)
+def test_a_confirmation_asks_its_question_in_the_title_and_the_h1(world: World, portal_page: PortalPage) -> None:
+    tab = portal_page.open(world)
+    question = tab.inner_text("h1").strip()
+    assert question.endswith("?") and tab.title() == f"{question} · Phone Portal"
+    assert tab.locator("[data-testid=confirm-consequence]").inner_text().strip()
+    assert tab.locator("form[data-testid=confirm-form] button[type=submit].danger").count() == 1
+    assert tab.locator("[data-testid=cancel]").count() == 1
 
 
 #: In the page: each focusable element, focused from the keyboard, and its ring's contrast with
@@ -151,6 +205,36 @@ def test_copied_is_announced_and_focus_stays_on_the_button(world: World) -> None
     field_id = button.get_attribute("data-copy").lstrip("#")
     label = tab.inner_text(f"label[for='{field_id}']").strip()
     assert label in region.inner_text()
+
+
+#: Pages with several copy buttons.
+COPY_PAGES = ("wizard-okta-2-walkthrough", "wizard-salesforce-2-connected-app", "wizard-okta-5-overview", "scim-setup")
+
+
+@pytest.mark.parametrize("name", COPY_PAGES)
+def test_each_copy_button_is_named_after_what_it_copies(world: World, name: str) -> None:
+    """A screen reader's list of buttons must not read "Copy, Copy, Copy": each name is "Copy"
+    followed by its field's label (and, for two fields of one label, what sets them apart), and
+    no two are the same. The names are the accessible names the browser computes (found by role)."""
+    portal_page = next(page for page in PAGES if page.name == name)
+    tab = portal_page.open(world)
+    buttons = tab.locator("button[data-copy]")
+    assert buttons.count() >= 1, name
+    names = []
+    for index in range(buttons.count()):
+        button = buttons.nth(index)
+        field_id = button.get_attribute("data-copy").lstrip("#")
+        label = " ".join((tab.text_content(f"label[for='{field_id}']") or "").split())
+        accessible = f"Copy {' '.join((button.get_attribute('data-copy-label') or '').split())}"
+        # The visible word starts the name (WCAG 2.5.3), then the field's label.
+        assert (button.text_content() or "").strip() == "Copy"
+        assert accessible.startswith(f"Copy {label}") and label, (name, field_id, accessible)
+        names.append(accessible)
+    assert len(set(names)) == len(names), f"{name}: copy buttons share a name: {names}"
+    for accessible in names:
+        # The browser's own accessible name (hidden buttons in closed sections are not in the tree).
+        found = tab.get_by_role("button", name=accessible, exact=True, include_hidden=True)
+        assert found.count() == 1, (name, accessible, found.count())
 
 
 def test_a_favicon_and_no_404_for_favicon_ico(world: World) -> None:
