@@ -1,0 +1,78 @@
+"""The faster stand-ins for python3-saml's helpers (``app.saml.schema_cache``) answer exactly as
+the library does: the same UNIX seconds or the same failure for every timestamp, and the same
+verdict for every signature, with the xmlsec key of a certificate loaded once and reused."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import xmlsec
+from lxml import etree
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
+
+from app.saml import schema_cache
+from tests.saml_idp import TestIdP
+
+TIMESTAMPS = [
+    "2026-12-01T19:15:34Z",
+    "2026-12-01T19:15:34.123Z",
+    "2026-12-01T19:15:34.1234567890Z",
+    "2024-02-29T00:00:00Z",
+    "2023-02-29T00:00:00Z",
+    "2026-13-01T00:00:00Z",
+    "2026-12-01T23:59:60Z",
+    "2026-12-01T24:00:00Z",
+    "2026-1-01T19:15:34Z",
+    "2026-12-01T19:15:34",
+    "2026-12-01 19:15:34Z",
+    "\u0662\u0660\u0662\u0666-12-01T19:15:34Z",  # Arabic-Indic digits
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "",
+    "garbage",
+]
+
+
+def _outcome(parse, value: str) -> object:
+    try:
+        return parse(value)
+    except Exception as exc:
+        return type(exc)
+
+
+@pytest.mark.parametrize("value", TIMESTAMPS)
+def test_timestamps_read_as_the_library_reads_them(value):
+    assert _outcome(schema_cache.parse_SAML_to_time, value) == _outcome(schema_cache._LIBRARY_PARSE_TIME, value)
+
+
+def _signed_response(idp: TestIdP) -> etree._Element:
+    """A signed Response, its ID registered as the library's ``validate_sign`` does before."""
+    sp = {"acs_url": "https://sso.test/saml/1/acs", "sp_entity_id": "https://sso.test/saml/1/metadata"}
+    root = etree.fromstring(base64.b64decode(idp.response(sp, email="a@b.example", sign_response=True)))
+    xmlsec.tree.add_ids(root, ["ID"])
+    return root
+
+
+def _signature(root: etree._Element) -> etree._Element:
+    return root.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+
+
+def test_a_reused_key_verifies_the_signer_and_refuses_others():
+    signer, stranger = TestIdP.create(), TestIdP.create()
+    for _ in range(3):  # the first call loads the key, the next ones reuse it
+        root = _signed_response(signer)
+        assert schema_cache.validate_node_sign(_signature(root), root, signer.cert_pem, raise_exceptions=True)
+        root = _signed_response(signer)
+        assert schema_cache.validate_node_sign(_signature(root), root, stranger.cert_pem) is False
+        with pytest.raises(OneLogin_Saml2_ValidationError):
+            schema_cache.validate_node_sign(_signature(root), root, stranger.cert_pem, raise_exceptions=True)
+
+
+def test_a_tampered_document_is_refused_with_a_cached_key():
+    signer = TestIdP.create()
+    root = _signed_response(signer)
+    assert schema_cache.validate_node_sign(_signature(root), root, signer.cert_pem, raise_exceptions=True)
+    root = _signed_response(signer)
+    root.set("Destination", "https://evil.test/acs")
+    assert schema_cache.validate_node_sign(_signature(root), root, signer.cert_pem) is False
