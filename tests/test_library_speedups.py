@@ -76,3 +76,11 @@ def test_a_tampered_document_is_refused_with_a_cached_key():
     root = _signed_response(signer)
     root.set("Destination", "https://evil.test/acs")
     assert schema_cache.validate_node_sign(_signature(root), root, signer.cert_pem) is False
+
+
+def test_pending_values_follow_the_pending_requests_table():
+    """The ACS reads a pending request positionally from its joined query."""
+    from app.models import PendingRequest
+    from app.saml.core import PendingValues
+
+    assert list(PendingValues._fields) == [column.key for column in PendingRequest.__table__.c]

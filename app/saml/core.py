@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -28,7 +28,7 @@ from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import CursorResult, Row, Table, bindparam, delete, insert, select
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -286,6 +286,22 @@ _WITH_CERTIFICATES = (joinedload(IdpConnection.certificates),)
 _CONNECTION_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpConnection).column_attrs]
 _CERTIFICATE_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpCertificate).column_attrs]
 _CONNECTIONS, _CERTIFICATES = cast(Table, IdpConnection.__table__), cast(Table, IdpCertificate.__table__)
+_PENDING_TABLE = cast(Table, PendingRequest.__table__)
+
+
+class PendingValues(NamedTuple):
+    """A pending request as a plain value: the columns of ``PendingRequest``, in table order."""
+
+    id: str
+    connection_id: int
+    app: str
+    next_path: str
+    browser_binding_hash: str
+    purpose: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
 #: A connection and its certificates (oldest first, as the relationship orders them), one row each.
 _SELECT_CONNECTION = (
     select(*(column for _key, column in _CONNECTION_COLUMNS), *(column for _key, column in _CERTIFICATE_COLUMNS))
@@ -293,12 +309,22 @@ _SELECT_CONNECTION = (
     .where(_CONNECTIONS.c.id == bindparam("connection_id"))
     .order_by(_CERTIFICATES.c.id)
 )
+#: The same, with the pending request a response names beside it on every row (one round trip
+#: instead of two for every SP-initiated sign-in).
+_SELECT_CONNECTION_AND_PENDING = (
+    select(
+        *(column for _key, column in _CONNECTION_COLUMNS),
+        *(column for _key, column in _CERTIFICATE_COLUMNS),
+        *_PENDING_TABLE.c,
+    )
+    .select_from(
+        _CONNECTIONS.outerjoin(_CERTIFICATES).outerjoin(_PENDING_TABLE, _PENDING_TABLE.c.id == bindparam("request_id"))
+    )
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .order_by(_CERTIFICATES.c.id)
+)
 #: connection id -> (the rows it was built from, the read-only copy).
 _SNAPSHOTS: dict[int, tuple[tuple, IdpConnection]] = {}
-
-
-def _hashable(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
 def connection_snapshot(connection_id: int) -> IdpConnection | None:
@@ -310,12 +336,35 @@ def connection_snapshot(connection_id: int) -> IdpConnection | None:
     session: only read it (whatever changes a connection loads it with ``db.session.get``).
     """
     rows = db.session.execute(_SELECT_CONNECTION, {"connection_id": connection_id}).all()
+    return _snapshot(connection_id, rows)
+
+
+def _snapshot_and_pending(
+    connection_id: int, request_id: str | None
+) -> tuple[IdpConnection | None, PendingValues | None]:
+    """``connection_snapshot`` and the pending request ``request_id`` (whichever connection it
+    belongs to: the caller checks), read in one query."""
+    if request_id is None:
+        return connection_snapshot(connection_id), None
+    rows = db.session.execute(
+        _SELECT_CONNECTION_AND_PENDING, {"connection_id": connection_id, "request_id": request_id}
+    ).all()
+    start = len(_CONNECTION_COLUMNS) + len(_CERTIFICATE_COLUMNS)
+    pending = PendingValues(*rows[0][start:]) if rows and rows[0][start] is not None else None
+    return _snapshot(connection_id, rows, start), pending
+
+
+def _snapshot(connection_id: int, rows: Any, end: int | None = None) -> IdpConnection | None:
+    """The cached copy when the connection's rows are those it was built from, else a new one.
+
+    The rows are compared as they are (a JSON column compares as the dict it holds): nothing to
+    serialise on the path every sign-in takes."""
     if not rows:
         return None
     width = len(_CONNECTION_COLUMNS)
     key = (
-        tuple(_hashable(value) for value in rows[0][:width]),
-        tuple(tuple(row[width:]) for row in rows if row[width] is not None),
+        tuple(rows[0][:width]),
+        tuple(tuple(row[width:end]) for row in rows if row[width] is not None),
     )
     cached = _SNAPSHOTS.get(connection_id)
     if cached is not None and cached[0] == key:
@@ -332,14 +381,14 @@ def connection_snapshot(connection_id: int) -> IdpConnection | None:
     return snapshot
 
 
-_PENDING_TABLE = cast(Table, PendingRequest.__table__)
 #: Built once: the statements of every sign-in (SQLAlchemy then reuses their compiled form).
-_SELECT_PENDING = select(*_PENDING_TABLE.c).where(_PENDING_TABLE.c.id == bindparam("id"))
 _DELETE_PENDING = delete(_PENDING_TABLE).where(_PENDING_TABLE.c.id == bindparam("id"))
 _INSERT_USED_ASSERTION = insert(cast(Table, UsedAssertion.__table__))
 
 
-def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> Row[Any]:
+def _check_pending(
+    connection: IdpConnection, pending: PendingValues | None, browser_binding: str | None
+) -> PendingValues:
     """The pending request a response answers, checked against the browser's binding cookie.
 
     A binding cookie that arrived must match. Only a web sign-in (purpose ``login``) may arrive
@@ -347,8 +396,6 @@ def _find_pending(connection: IdpConnection, request_id: str, browser_binding: s
     (``VerifiedAssertion.request_binding_hash``). Test and app sign-ins finish here, so they
     need the cookie here.
     """
-    # A plain row (the columns of ``PendingRequest``): read once, then deleted by its id.
-    pending = db.session.execute(_SELECT_PENDING, {"id": request_id}).first()
     if pending is None or pending.connection_id != connection.id or pending.purpose == "logout":
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
@@ -386,7 +433,7 @@ def _check_envelope_and_subject(
     root: etree._Element,
     document: etree._Element,
     connection: IdpConnection,
-    pending: Row[Any] | None,
+    pending: PendingValues | None,
     signed_elements: list[str],
 ) -> dt.datetime:
     """Our checks on top of the library's; returns the latest time the assertion is valid."""
@@ -527,15 +574,22 @@ def consume_response(
     so that the same response never signs anyone in twice, in any worker. A refusal raised here
     has already committed the consumption of the pending request.
     """
-    connection = connection_snapshot(connection_id) if connection_id <= MAX_ID else None
-    if connection is None:
+    if connection_id > MAX_ID:
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
-    if not saml_response:
-        raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection.id)
-    _raw, root = decode_saml_response(saml_response)
+    try:
+        if not saml_response:
+            raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection_id)
+        _raw, root = decode_saml_response(saml_response)
+    except SignInError:
+        if connection_snapshot(connection_id) is None:  # an unknown connection is the first thing to say
+            raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}") from None
+        raise
 
     in_response_to = root.get("InResponseTo")
-    pending = _find_pending(connection, in_response_to, browser_binding) if in_response_to else None
+    connection, found = _snapshot_and_pending(connection_id, in_response_to or None)
+    if connection is None:
+        raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
+    pending = _check_pending(connection, found, browser_binding) if in_response_to else None
     if pending is not None and pending.purpose != "login":
         # A test or app sign-in records what it learnt on the connection: the session's own copy.
         connection = db.session.get(IdpConnection, connection_id, options=_WITH_CERTIFICATES)
@@ -601,14 +655,14 @@ def _signer_first(connection: IdpConnection, root: etree._Element) -> int:
     return next((index for index, cert in enumerate(certificates) if pem_body(cert.pem) == body), 0)
 
 
-def _consume_pending(pending: Row[Any]) -> bool:
+def _consume_pending(pending: PendingValues) -> bool:
     """Delete the pending request; False when another worker already did (single use)."""
     result = db.session.execute(_DELETE_PENDING, {"id": pending.id})
     return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _validate(
-    connection: IdpConnection, saml_response: str, root: etree._Element, pending: Row[Any] | None
+    connection: IdpConnection, saml_response: str, root: etree._Element, pending: PendingValues | None
 ) -> VerifiedAssertion:
     values = sp_values(connection)
     try:
@@ -644,7 +698,7 @@ def _validate(
     return verified
 
 
-def _remember(verified: VerifiedAssertion, pending: Row[Any] | None) -> None:
+def _remember(verified: VerifiedAssertion, pending: PendingValues | None) -> None:
     """Consume the pending request and record the assertion ID (flushed; the caller commits).
 
     The unique key on the replay cache decides between two workers holding the same response:
