@@ -84,3 +84,44 @@ def test_pending_values_follow_the_pending_requests_table():
     from app.saml.core import PendingValues
 
     assert list(PendingValues._fields) == [column.key for column in PendingRequest.__table__.c]
+
+
+# --- the ACS parses once, with the library's parser ------------------------------------------
+
+
+def _acs_code(client, connection_id: int, raw: bytes) -> str | None:
+    response = client.post(f"/saml/{connection_id}/acs", data={"SAMLResponse": base64.b64encode(raw).decode()})
+    assert response.status_code == 400
+    from tests.helpers.audit import audit_events
+
+    return audit_events("signin.sso")[-1].error_code
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        # UTF-16: the byte pattern check cannot see this DOCTYPE, the parser's own check does.
+        (
+            '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]>'
+            '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&a;</samlp:Response>'.encode("utf-16"),
+            "SAML_DOCTYPE",
+        ),
+        (b"\x00\xff not xml", "SAML_MALFORMED"),
+        (b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"', "SAML_MALFORMED"),
+    ],
+    ids=["utf16-doctype", "binary", "truncated"],
+)
+def test_what_the_parser_refuses_is_a_clean_refusal(client, acme, raw, code):
+    assert _acs_code(client, acme["connection"].id, raw) == code
+
+
+def test_the_guard_and_the_library_read_one_tree(acme, idp):
+    """The checks before validation see the document the library verifies: comments are gone
+    from it (as they are from what the signature covers), not read around."""
+    from app.saml.xmlguard import decode_saml_response
+
+    element = idp.response_element(acme["sp"], email="admin@acme.example", sign_response=True)
+    element.find("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion").addprevious(etree.Comment("x"))
+    raw, root = decode_saml_response(base64.b64encode(etree.tostring(element)).decode())
+    assert b"<!--x-->" in raw
+    assert b"<!--" not in etree.tostring(root)

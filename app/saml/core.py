@@ -579,7 +579,7 @@ def consume_response(
     try:
         if not saml_response:
             raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection_id)
-        _raw, root = decode_saml_response(saml_response)
+        raw, root = decode_saml_response(saml_response)
     except SignInError:
         if connection_snapshot(connection_id) is None:  # an unknown connection is the first thing to say
             raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}") from None
@@ -603,7 +603,7 @@ def consume_response(
 
     try:
         check_signatures(root)
-        return _validate(connection, saml_response, root, pending)
+        return _validate(connection, saml_response, raw, root, pending)
     except SignInError as err:
         if err.code == "SAML_SIGNATURE_INVALID":
             err.context.setdefault("signed_with", ", ".join(claimed_signers(root)))
@@ -661,8 +661,25 @@ def _consume_pending(pending: PendingValues) -> bool:
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+class _ParsedResponse(OneLogin_Saml2_Response):
+    """python3-saml's Response over the tree ``decode_saml_response`` parsed with the library's
+    own parser: its constructor would decode and parse the same bytes a second time. Only for a
+    response without an EncryptedAssertion (the constructor would decrypt one; those go through
+    ``open_encrypted_response``)."""
+
+    def __init__(self, settings: OneLogin_Saml2_Settings, raw: bytes, document: etree._Element) -> None:
+        # What the library's constructor sets, from the same bytes and the same parse.
+        self._settings = settings
+        self._error = None
+        self.response = raw
+        self.document = document
+        self.decrypted_document = None
+        self.encrypted = None
+        self.valid_scd_not_on_or_after = None
+
+
 def _validate(
-    connection: IdpConnection, saml_response: str, root: etree._Element, pending: PendingValues | None
+    connection: IdpConnection, saml_response: str, raw: bytes, root: etree._Element, pending: PendingValues | None
 ) -> VerifiedAssertion:
     values = sp_values(connection)
     try:
@@ -670,7 +687,7 @@ def _validate(
         if is_encrypted(root, connection):
             response = open_encrypted_response(connection, settings, saml_response, root)
         else:
-            response = OneLogin_Saml2_Response(settings, saml_response)
+            response = _ParsedResponse(settings, raw, root)
         response.is_valid(
             request_data_for(values.acs_url, {"SAMLResponse": saml_response}),
             request_id=pending.id if pending else None,
