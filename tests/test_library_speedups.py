@@ -125,3 +125,69 @@ def test_the_guard_and_the_library_read_one_tree(acme, idp):
     raw, root = decode_saml_response(base64.b64encode(etree.tostring(element)).decode())
     assert b"<!--x-->" in raw
     assert b"<!--" not in etree.tostring(root)
+
+
+# --- consuming the pending request and recording the assertion (one statement on PostgreSQL) ---
+
+
+def _verified(connection, assertion_id: str):
+    import datetime as dt
+
+    from app.saml.core import VerifiedAssertion
+
+    return VerifiedAssertion(
+        connection=connection,
+        assertion_id=assertion_id,
+        issuer="",
+        name_id=None,
+        name_id_format=None,
+        session_index=None,
+        attributes={},
+        audiences=[],
+        signed_elements=["assertion"],
+        signature_algorithms=["RSA-SHA256"],
+        not_on_or_after=dt.datetime(2099, 1, 1),
+    )
+
+
+def _pending(request_id: str):
+    from app.extensions import db
+    from app.models import PendingRequest
+    from app.saml.core import PendingValues
+
+    row = db.session.get(PendingRequest, request_id)
+    return PendingValues(*(getattr(row, name) for name in PendingValues._fields))
+
+
+def test_a_pending_request_answered_meanwhile_records_nothing(client, acme):
+    from app.errors import SignInError
+    from app.extensions import db
+    from app.models import PendingRequest, UsedAssertion
+    from app.saml.core import _remember
+    from tests.helpers.signin import start_sso
+
+    pending = _pending(start_sso(client, "admin@acme.example"))
+    db.session.query(PendingRequest).filter_by(id=pending.id).delete()  # another worker's answer
+    with pytest.raises(SignInError) as refused:
+        _remember(_verified(acme["connection"], "_meanwhile"), pending)
+    assert refused.value.code == "SAML_REPLAY"
+    assert db.session.get(UsedAssertion, (acme["connection"].id, "_meanwhile")) is None
+
+
+def test_consuming_and_recording_happen_together(client, acme):
+    from app.errors import SignInError
+    from app.extensions import db
+    from app.models import PendingRequest, UsedAssertion
+    from app.saml.core import _remember
+    from tests.helpers.signin import start_sso
+
+    first = _pending(start_sso(client, "admin@acme.example"))
+    _remember(_verified(acme["connection"], "_once"), first)
+    db.session.commit()
+    assert db.session.get(PendingRequest, first.id) is None
+    assert db.session.get(UsedAssertion, (acme["connection"].id, "_once")) is not None
+    second = _pending(start_sso(client, "admin@acme.example"))
+    with pytest.raises(SignInError) as refused:  # the same assertion again, with a live request
+        _remember(_verified(acme["connection"], "_once"), second)
+    assert refused.value.code == "SAML_REPLAY"
+    assert db.session.get(PendingRequest, second.id) is not None  # rolled back with the refusal

@@ -28,7 +28,7 @@ from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -383,7 +383,21 @@ def _snapshot(connection_id: int, rows: Any, end: int | None = None) -> IdpConne
 
 #: Built once: the statements of every sign-in (SQLAlchemy then reuses their compiled form).
 _DELETE_PENDING = delete(_PENDING_TABLE).where(_PENDING_TABLE.c.id == bindparam("id"))
-_INSERT_USED_ASSERTION = insert(cast(Table, UsedAssertion.__table__))
+_USED_ASSERTIONS = cast(Table, UsedAssertion.__table__)
+_INSERT_USED_ASSERTION = insert(_USED_ASSERTIONS)
+#: PostgreSQL: consume the pending request and record the assertion in one statement (one round
+#: trip instead of two). No row back: the pending request was already consumed (nothing inserted).
+_CONSUME_AND_REMEMBER = text(
+    "WITH consumed AS (DELETE FROM pending_requests WHERE id = :id RETURNING id) "
+    "INSERT INTO used_assertions (connection_id, assertion_id, expires_at) "
+    "SELECT :connection_id, :assertion_id, :expires_at FROM consumed "
+    "RETURNING assertion_id"
+).bindparams(
+    bindparam("id", type_=_PENDING_TABLE.c.id.type),
+    bindparam("connection_id", type_=_USED_ASSERTIONS.c.connection_id.type),
+    bindparam("assertion_id", type_=_USED_ASSERTIONS.c.assertion_id.type),
+    bindparam("expires_at", type_=_USED_ASSERTIONS.c.expires_at.type),
+)
 
 
 def _check_pending(
@@ -719,20 +733,24 @@ def _remember(verified: VerifiedAssertion, pending: PendingValues | None) -> Non
     """Consume the pending request and record the assertion ID (flushed; the caller commits).
 
     The unique key on the replay cache decides between two workers holding the same response:
-    the second one's insert waits for the first transaction and then fails.
+    the second one's insert waits for the first transaction and then fails. The pending
+    request's delete decides the same way between two responses to one request.
     """
-    if pending is not None and not _consume_pending(pending):
-        db.session.rollback()
-        raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+    values = {
+        "connection_id": verified.connection.id,
+        "assertion_id": verified.assertion_id,
+        "expires_at": verified.not_on_or_after,
+    }
     try:
-        db.session.execute(
-            _INSERT_USED_ASSERTION,
-            {
-                "connection_id": verified.connection.id,
-                "assertion_id": verified.assertion_id,
-                "expires_at": verified.not_on_or_after,
-            },
-        )
+        if pending is not None and db.session.get_bind().dialect.name == "postgresql":
+            if db.session.execute(_CONSUME_AND_REMEMBER, {"id": pending.id, **values}).first() is None:
+                db.session.rollback()
+                raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+            return
+        if pending is not None and not _consume_pending(pending):
+            db.session.rollback()
+            raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+        db.session.execute(_INSERT_USED_ASSERTION, values)
     except IntegrityError:
         db.session.rollback()
         raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None
