@@ -37,6 +37,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.models import MAX_ID, IdpCertificate, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
+from app.saml import driver
 from app.saml.certs import certificate_info, normalise_certificate, pem_body
 from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
 from app.saml.options import resolve_options
@@ -335,7 +336,7 @@ def connection_snapshot(connection_id: int) -> IdpConnection | None:
     changed, which spares every sign-in the ORM's loading. The copy belongs to no database
     session: only read it (whatever changes a connection loads it with ``db.session.get``).
     """
-    rows = db.session.execute(_SELECT_CONNECTION, {"connection_id": connection_id}).all()
+    rows, _count = driver.execute(_SELECT_CONNECTION, {"connection_id": connection_id})
     return _snapshot(connection_id, rows)
 
 
@@ -346,9 +347,9 @@ def _snapshot_and_pending(
     belongs to: the caller checks), read in one query."""
     if request_id is None:
         return connection_snapshot(connection_id), None
-    rows = db.session.execute(
+    rows, _count = driver.execute(
         _SELECT_CONNECTION_AND_PENDING, {"connection_id": connection_id, "request_id": request_id}
-    ).all()
+    )
     start = len(_CONNECTION_COLUMNS) + len(_CERTIFICATE_COLUMNS)
     pending = PendingValues(*rows[0][start:]) if rows and rows[0][start] is not None else None
     return _snapshot(connection_id, rows, start), pending
@@ -743,7 +744,7 @@ def _remember(verified: VerifiedAssertion, pending: PendingValues | None) -> Non
     }
     try:
         if pending is not None and db.session.get_bind().dialect.name == "postgresql":
-            if db.session.execute(_CONSUME_AND_REMEMBER, {"id": pending.id, **values}).first() is None:
+            if not driver.execute(_CONSUME_AND_REMEMBER, {"id": pending.id, **values})[0]:
                 db.session.rollback()
                 raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
             return

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import PendingRequest, RateLimitCounter
+from app.saml import driver
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class DatabaseStore:
             connection.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
 
     def decrement_with_request(self, key: str, start: dt.datetime) -> None:
-        db.session.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
+        driver.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
 
     def locked_until(self, key: str) -> dt.datetime | None:
         with db.engine.connect() as connection:
