@@ -59,3 +59,46 @@ def execute(statement: Executable, params: dict[str, Any]) -> tuple[list[tuple[A
         raise DBAPIError.instance(
             sql, values, err, dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=dialect
         ) from err
+
+
+def execute_alone(statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]] | None:
+    """Run one atomic statement outside the request's transaction, committed by itself (a pooled
+    connection in autocommit); its rows. None when the direct path does not apply: the caller
+    runs it its own way. When no connection can be had, raises what ``Engine.connect`` would."""
+    if not _direct():
+        return None
+    engine = db.engine
+    dialect = engine.dialect
+    sql, constants = _compiled(statement, dialect)
+    values = {**constants, **params}
+    try:
+        pooled = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as err:
+        raise DBAPIError.instance(
+            None,
+            None,
+            err,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(err, None, None),
+            dialect=dialect,
+        ) from err
+    try:
+        connection: Any = pooled.driver_connection
+        connection.autocommit = True
+        cursor = connection.execute(sql, values)
+        rows = cursor.fetchall() if cursor.description is not None else []
+        connection.autocommit = False
+        return rows
+    except dialect.loaded_dbapi.Error as err:
+        # Whatever failed, this connection goes no further (nor back to the pool in autocommit).
+        pooled.invalidate(err)
+        raise DBAPIError.instance(
+            sql,
+            values,
+            err,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(err, None, None),
+            dialect=dialect,
+        ) from err
+    finally:
+        pooled.close()
