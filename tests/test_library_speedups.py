@@ -191,3 +191,34 @@ def test_consuming_and_recording_happen_together(client, acme):
         _remember(_verified(acme["connection"], "_once"), second)
     assert refused.value.code == "SAML_REPLAY"
     assert db.session.get(PendingRequest, second.id) is not None  # rolled back with the refusal
+
+
+def test_a_direct_statement_sees_the_sessions_pending_changes(app, acme):
+    """``app.saml.driver.execute`` flushes first, as ``Session.execute`` does (on PostgreSQL it
+    runs on the driver connection, past SQLAlchemy's own autoflush)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import PendingRequest
+    from app.saml import driver
+
+    now = dt.datetime(2026, 1, 1)
+    db.session.add(
+        PendingRequest(
+            id="_unflushed",
+            connection_id=acme["connection"].id,
+            app="portal",
+            next_path="/",
+            browser_binding_hash="0" * 64,
+            purpose="login",
+            created_at=now,
+            expires_at=now,
+        )
+    )
+    rows, count = driver.execute(
+        select(PendingRequest.id, PendingRequest.created_at).where(PendingRequest.id == "_unflushed"), {}
+    )
+    assert rows == [("_unflushed", now)] and count == 1
+    db.session.rollback()

@@ -42,9 +42,14 @@ def execute(statement: Executable, params: dict[str, Any]) -> tuple[list[tuple[A
     """Run ``statement`` in the request's transaction; its rows (if it returns any) and rowcount."""
     if not _direct():
         result: Any = db.session.execute(statement, params)
-        rows = [tuple(row) for row in result] if result.returns_rows else []
-        return rows, result.rowcount if not result.returns_rows else len(rows)
-    connection = db.session.connection()
+        if getattr(result, "returns_rows", True):  # a select's ORM result has no such flag
+            rows = [tuple(row) for row in result]
+            return rows, len(rows)
+        return [], result.rowcount
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # as Session.execute would: the statement sees the session's pending changes
+    connection = session.connection()
     dialect = connection.dialect
     sql, constants = _compiled(statement, dialect)
     values = {**constants, **params}
