@@ -131,6 +131,8 @@ class VerifiedAssertion:
     request_binding_hash: str | None = None
 
 
+#: Where a snapshot keeps its settings: (first certificate, BASE_URL) -> settings.
+_SNAPSHOT_SETTINGS = "_portal_snapshot_settings"
 #: Built settings per connection state; building them parses and checks every certificate.
 _SETTINGS_CACHE: dict[tuple, OneLogin_Saml2_Settings] = {}
 _SETTINGS_CACHE_SIZE = 512
@@ -141,7 +143,13 @@ def saml_settings(connection: IdpConnection, *, first_cert: int = 0) -> OneLogin
 
     ``first_cert`` puts that signing certificate first in the list the library tries in turn:
     the same certificates are trusted, but the one that signed a response is tried first.
+    A read-only snapshot (``connection_snapshot``) never changes, so its settings are also kept on
+    it: the key below is not rebuilt for every sign-in.
     """
+    on_snapshot: dict[tuple, OneLogin_Saml2_Settings] | None = connection.__dict__.get(_SNAPSHOT_SETTINGS)
+    base_url = current_app.config["BASE_URL"]
+    if on_snapshot is not None and (found := on_snapshot.get((first_cert, base_url))) is not None:
+        return found
     key = (
         first_cert,
         connection.id,
@@ -152,13 +160,15 @@ def saml_settings(connection: IdpConnection, *, first_cert: int = 0) -> OneLogin
         json.dumps(connection.settings or {}, sort_keys=True),
         tuple(cert.fingerprint_sha256 for cert in connection.certificates),
         hashlib.sha256(connection.sp_certificate.encode()).hexdigest(),
-        current_app.config["BASE_URL"],
+        base_url,
     )
     settings = _SETTINGS_CACHE.get(key)
     if settings is None:
         if len(_SETTINGS_CACHE) >= _SETTINGS_CACHE_SIZE:
             _SETTINGS_CACHE.clear()
         settings = _SETTINGS_CACHE[key] = _build_settings(connection, first_cert)
+    if on_snapshot is not None:
+        on_snapshot[(first_cert, base_url)] = settings
     return settings
 
 
@@ -378,6 +388,7 @@ def _snapshot(connection_id: int, rows: Any, end: int | None = None) -> IdpConne
     ]
     if len(_SNAPSHOTS) >= _SETTINGS_CACHE_SIZE:
         _SNAPSHOTS.clear()
+    snapshot.__dict__[_SNAPSHOT_SETTINGS] = {}
     _SNAPSHOTS[connection_id] = (key, snapshot)
     return snapshot
 
