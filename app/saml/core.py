@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -28,7 +28,7 @@ from onelogin.saml2.metadata import OneLogin_Saml2_Metadata
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
-from sqlalchemy import CursorResult, Row, Table, bindparam, delete, insert, select
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -37,6 +37,7 @@ from app.errors import SignInError
 from app.extensions import db
 from app.models import MAX_ID, IdpCertificate, IdpConnection, PendingRequest, UsedAssertion
 from app.models.idp_connection import ENABLED
+from app.saml import driver
 from app.saml.certs import certificate_info, normalise_certificate, pem_body
 from app.saml.encryption import ADVERTISED_ALGORITHMS, active_encryption_keys, is_encrypted, open_encrypted_response
 from app.saml.options import resolve_options
@@ -130,6 +131,8 @@ class VerifiedAssertion:
     request_binding_hash: str | None = None
 
 
+#: Where a snapshot keeps its settings: (first certificate, BASE_URL) -> settings.
+_SNAPSHOT_SETTINGS = "_portal_snapshot_settings"
 #: Built settings per connection state; building them parses and checks every certificate.
 _SETTINGS_CACHE: dict[tuple, OneLogin_Saml2_Settings] = {}
 _SETTINGS_CACHE_SIZE = 512
@@ -140,7 +143,13 @@ def saml_settings(connection: IdpConnection, *, first_cert: int = 0) -> OneLogin
 
     ``first_cert`` puts that signing certificate first in the list the library tries in turn:
     the same certificates are trusted, but the one that signed a response is tried first.
+    A read-only snapshot (``connection_snapshot``) never changes, so its settings are also kept on
+    it: the key below is not rebuilt for every sign-in.
     """
+    on_snapshot: dict[tuple, OneLogin_Saml2_Settings] | None = connection.__dict__.get(_SNAPSHOT_SETTINGS)
+    base_url = current_app.config["BASE_URL"]
+    if on_snapshot is not None and (found := on_snapshot.get((first_cert, base_url))) is not None:
+        return found
     key = (
         first_cert,
         connection.id,
@@ -151,13 +160,15 @@ def saml_settings(connection: IdpConnection, *, first_cert: int = 0) -> OneLogin
         json.dumps(connection.settings or {}, sort_keys=True),
         tuple(cert.fingerprint_sha256 for cert in connection.certificates),
         hashlib.sha256(connection.sp_certificate.encode()).hexdigest(),
-        current_app.config["BASE_URL"],
+        base_url,
     )
     settings = _SETTINGS_CACHE.get(key)
     if settings is None:
         if len(_SETTINGS_CACHE) >= _SETTINGS_CACHE_SIZE:
             _SETTINGS_CACHE.clear()
         settings = _SETTINGS_CACHE[key] = _build_settings(connection, first_cert)
+    if on_snapshot is not None:
+        on_snapshot[(first_cert, base_url)] = settings
     return settings
 
 
@@ -286,6 +297,22 @@ _WITH_CERTIFICATES = (joinedload(IdpConnection.certificates),)
 _CONNECTION_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpConnection).column_attrs]
 _CERTIFICATE_COLUMNS = [(attr.key, attr.columns[0]) for attr in sa_inspect(IdpCertificate).column_attrs]
 _CONNECTIONS, _CERTIFICATES = cast(Table, IdpConnection.__table__), cast(Table, IdpCertificate.__table__)
+_PENDING_TABLE = cast(Table, PendingRequest.__table__)
+
+
+class PendingValues(NamedTuple):
+    """A pending request as a plain value: the columns of ``PendingRequest``, in table order."""
+
+    id: str
+    connection_id: int
+    app: str
+    next_path: str
+    browser_binding_hash: str
+    purpose: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
 #: A connection and its certificates (oldest first, as the relationship orders them), one row each.
 _SELECT_CONNECTION = (
     select(*(column for _key, column in _CONNECTION_COLUMNS), *(column for _key, column in _CERTIFICATE_COLUMNS))
@@ -293,12 +320,22 @@ _SELECT_CONNECTION = (
     .where(_CONNECTIONS.c.id == bindparam("connection_id"))
     .order_by(_CERTIFICATES.c.id)
 )
+#: The same, with the pending request a response names beside it on every row (one round trip
+#: instead of two for every SP-initiated sign-in).
+_SELECT_CONNECTION_AND_PENDING = (
+    select(
+        *(column for _key, column in _CONNECTION_COLUMNS),
+        *(column for _key, column in _CERTIFICATE_COLUMNS),
+        *_PENDING_TABLE.c,
+    )
+    .select_from(
+        _CONNECTIONS.outerjoin(_CERTIFICATES).outerjoin(_PENDING_TABLE, _PENDING_TABLE.c.id == bindparam("request_id"))
+    )
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .order_by(_CERTIFICATES.c.id)
+)
 #: connection id -> (the rows it was built from, the read-only copy).
 _SNAPSHOTS: dict[int, tuple[tuple, IdpConnection]] = {}
-
-
-def _hashable(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
 def connection_snapshot(connection_id: int) -> IdpConnection | None:
@@ -309,13 +346,36 @@ def connection_snapshot(connection_id: int) -> IdpConnection | None:
     changed, which spares every sign-in the ORM's loading. The copy belongs to no database
     session: only read it (whatever changes a connection loads it with ``db.session.get``).
     """
-    rows = db.session.execute(_SELECT_CONNECTION, {"connection_id": connection_id}).all()
+    rows, _count = driver.execute(_SELECT_CONNECTION, {"connection_id": connection_id})
+    return _snapshot(connection_id, rows)
+
+
+def _snapshot_and_pending(
+    connection_id: int, request_id: str | None
+) -> tuple[IdpConnection | None, PendingValues | None]:
+    """``connection_snapshot`` and the pending request ``request_id`` (whichever connection it
+    belongs to: the caller checks), read in one query."""
+    if request_id is None:
+        return connection_snapshot(connection_id), None
+    rows, _count = driver.execute(
+        _SELECT_CONNECTION_AND_PENDING, {"connection_id": connection_id, "request_id": request_id}
+    )
+    start = len(_CONNECTION_COLUMNS) + len(_CERTIFICATE_COLUMNS)
+    pending = PendingValues(*rows[0][start:]) if rows and rows[0][start] is not None else None
+    return _snapshot(connection_id, rows, start), pending
+
+
+def _snapshot(connection_id: int, rows: Any, end: int | None = None) -> IdpConnection | None:
+    """The cached copy when the connection's rows are those it was built from, else a new one.
+
+    The rows are compared as they are (a JSON column compares as the dict it holds): nothing to
+    serialise on the path every sign-in takes."""
     if not rows:
         return None
     width = len(_CONNECTION_COLUMNS)
     key = (
-        tuple(_hashable(value) for value in rows[0][:width]),
-        tuple(tuple(row[width:]) for row in rows if row[width] is not None),
+        tuple(rows[0][:width]),
+        tuple(tuple(row[width:end]) for row in rows if row[width] is not None),
     )
     cached = _SNAPSHOTS.get(connection_id)
     if cached is not None and cached[0] == key:
@@ -328,18 +388,33 @@ def connection_snapshot(connection_id: int) -> IdpConnection | None:
     ]
     if len(_SNAPSHOTS) >= _SETTINGS_CACHE_SIZE:
         _SNAPSHOTS.clear()
+    snapshot.__dict__[_SNAPSHOT_SETTINGS] = {}
     _SNAPSHOTS[connection_id] = (key, snapshot)
     return snapshot
 
 
-_PENDING_TABLE = cast(Table, PendingRequest.__table__)
 #: Built once: the statements of every sign-in (SQLAlchemy then reuses their compiled form).
-_SELECT_PENDING = select(*_PENDING_TABLE.c).where(_PENDING_TABLE.c.id == bindparam("id"))
 _DELETE_PENDING = delete(_PENDING_TABLE).where(_PENDING_TABLE.c.id == bindparam("id"))
-_INSERT_USED_ASSERTION = insert(cast(Table, UsedAssertion.__table__))
+_USED_ASSERTIONS = cast(Table, UsedAssertion.__table__)
+_INSERT_USED_ASSERTION = insert(_USED_ASSERTIONS)
+#: PostgreSQL: consume the pending request and record the assertion in one statement (one round
+#: trip instead of two). No row back: the pending request was already consumed (nothing inserted).
+_CONSUME_AND_REMEMBER = text(
+    "WITH consumed AS (DELETE FROM pending_requests WHERE id = :id RETURNING id) "
+    "INSERT INTO used_assertions (connection_id, assertion_id, expires_at) "
+    "SELECT :connection_id, :assertion_id, :expires_at FROM consumed "
+    "RETURNING assertion_id"
+).bindparams(
+    bindparam("id", type_=_PENDING_TABLE.c.id.type),
+    bindparam("connection_id", type_=_USED_ASSERTIONS.c.connection_id.type),
+    bindparam("assertion_id", type_=_USED_ASSERTIONS.c.assertion_id.type),
+    bindparam("expires_at", type_=_USED_ASSERTIONS.c.expires_at.type),
+)
 
 
-def _find_pending(connection: IdpConnection, request_id: str, browser_binding: str | None) -> Row[Any]:
+def _check_pending(
+    connection: IdpConnection, pending: PendingValues | None, browser_binding: str | None
+) -> PendingValues:
     """The pending request a response answers, checked against the browser's binding cookie.
 
     A binding cookie that arrived must match. Only a web sign-in (purpose ``login``) may arrive
@@ -347,8 +422,6 @@ def _find_pending(connection: IdpConnection, request_id: str, browser_binding: s
     (``VerifiedAssertion.request_binding_hash``). Test and app sign-ins finish here, so they
     need the cookie here.
     """
-    # A plain row (the columns of ``PendingRequest``): read once, then deleted by its id.
-    pending = db.session.execute(_SELECT_PENDING, {"id": request_id}).first()
     if pending is None or pending.connection_id != connection.id or pending.purpose == "logout":
         raise SignInError("SAML_IN_RESPONSE_TO_MISMATCH", "InResponseTo names no pending request of this connection")
     if pending.expires_at <= utcnow():
@@ -386,7 +459,7 @@ def _check_envelope_and_subject(
     root: etree._Element,
     document: etree._Element,
     connection: IdpConnection,
-    pending: Row[Any] | None,
+    pending: PendingValues | None,
     signed_elements: list[str],
 ) -> dt.datetime:
     """Our checks on top of the library's; returns the latest time the assertion is valid."""
@@ -527,15 +600,22 @@ def consume_response(
     so that the same response never signs anyone in twice, in any worker. A refusal raised here
     has already committed the consumption of the pending request.
     """
-    connection = connection_snapshot(connection_id) if connection_id <= MAX_ID else None
-    if connection is None:
+    if connection_id > MAX_ID:
         raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
-    if not saml_response:
-        raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection.id)
-    _raw, root = decode_saml_response(saml_response)
+    try:
+        if not saml_response:
+            raise SignInError("SAML_MALFORMED", "no SAMLResponse field in the POST", connection_id=connection_id)
+        raw, root = decode_saml_response(saml_response)
+    except SignInError:
+        if connection_snapshot(connection_id) is None:  # an unknown connection is the first thing to say
+            raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}") from None
+        raise
 
     in_response_to = root.get("InResponseTo")
-    pending = _find_pending(connection, in_response_to, browser_binding) if in_response_to else None
+    connection, found = _snapshot_and_pending(connection_id, in_response_to or None)
+    if connection is None:
+        raise SignInError("CONNECTION_NOT_FOUND", f"no connection {connection_id}")
+    pending = _check_pending(connection, found, browser_binding) if in_response_to else None
     if pending is not None and pending.purpose != "login":
         # A test or app sign-in records what it learnt on the connection: the session's own copy.
         connection = db.session.get(IdpConnection, connection_id, options=_WITH_CERTIFICATES)
@@ -549,7 +629,7 @@ def consume_response(
 
     try:
         check_signatures(root)
-        return _validate(connection, saml_response, root, pending)
+        return _validate(connection, saml_response, raw, root, pending)
     except SignInError as err:
         if err.code == "SAML_SIGNATURE_INVALID":
             err.context.setdefault("signed_with", ", ".join(claimed_signers(root)))
@@ -601,14 +681,31 @@ def _signer_first(connection: IdpConnection, root: etree._Element) -> int:
     return next((index for index, cert in enumerate(certificates) if pem_body(cert.pem) == body), 0)
 
 
-def _consume_pending(pending: Row[Any]) -> bool:
+def _consume_pending(pending: PendingValues) -> bool:
     """Delete the pending request; False when another worker already did (single use)."""
     result = db.session.execute(_DELETE_PENDING, {"id": pending.id})
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+class _ParsedResponse(OneLogin_Saml2_Response):
+    """python3-saml's Response over the tree ``decode_saml_response`` parsed with the library's
+    own parser: its constructor would decode and parse the same bytes a second time. Only for a
+    response without an EncryptedAssertion (the constructor would decrypt one; those go through
+    ``open_encrypted_response``)."""
+
+    def __init__(self, settings: OneLogin_Saml2_Settings, raw: bytes, document: etree._Element) -> None:
+        # What the library's constructor sets, from the same bytes and the same parse.
+        self._settings = settings
+        self._error = None
+        self.response = raw
+        self.document = document
+        self.decrypted_document = None
+        self.encrypted = None
+        self.valid_scd_not_on_or_after = None
+
+
 def _validate(
-    connection: IdpConnection, saml_response: str, root: etree._Element, pending: Row[Any] | None
+    connection: IdpConnection, saml_response: str, raw: bytes, root: etree._Element, pending: PendingValues | None
 ) -> VerifiedAssertion:
     values = sp_values(connection)
     try:
@@ -616,7 +713,7 @@ def _validate(
         if is_encrypted(root, connection):
             response = open_encrypted_response(connection, settings, saml_response, root)
         else:
-            response = OneLogin_Saml2_Response(settings, saml_response)
+            response = _ParsedResponse(settings, raw, root)
         response.is_valid(
             request_data_for(values.acs_url, {"SAMLResponse": saml_response}),
             request_id=pending.id if pending else None,
@@ -644,24 +741,28 @@ def _validate(
     return verified
 
 
-def _remember(verified: VerifiedAssertion, pending: Row[Any] | None) -> None:
+def _remember(verified: VerifiedAssertion, pending: PendingValues | None) -> None:
     """Consume the pending request and record the assertion ID (flushed; the caller commits).
 
     The unique key on the replay cache decides between two workers holding the same response:
-    the second one's insert waits for the first transaction and then fails.
+    the second one's insert waits for the first transaction and then fails. The pending
+    request's delete decides the same way between two responses to one request.
     """
-    if pending is not None and not _consume_pending(pending):
-        db.session.rollback()
-        raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+    values = {
+        "connection_id": verified.connection.id,
+        "assertion_id": verified.assertion_id,
+        "expires_at": verified.not_on_or_after,
+    }
     try:
-        db.session.execute(
-            _INSERT_USED_ASSERTION,
-            {
-                "connection_id": verified.connection.id,
-                "assertion_id": verified.assertion_id,
-                "expires_at": verified.not_on_or_after,
-            },
-        )
+        if pending is not None and db.session.get_bind().dialect.name == "postgresql":
+            if not driver.execute(_CONSUME_AND_REMEMBER, {"id": pending.id, **values})[0]:
+                db.session.rollback()
+                raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+            return
+        if pending is not None and not _consume_pending(pending):
+            db.session.rollback()
+            raise SignInError("SAML_REPLAY", "the AuthnRequest was already answered")
+        db.session.execute(_INSERT_USED_ASSERTION, values)
     except IntegrityError:
         db.session.rollback()
         raise SignInError("SAML_REPLAY", f"assertion {verified.assertion_id} was already used") from None

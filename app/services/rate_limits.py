@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import PendingRequest, RateLimitCounter
+from app.saml import driver
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -212,17 +213,19 @@ class DatabaseStore:
             connection.execute(statement)
 
     def increment(self, key: str, start: dt.datetime, expires_at: dt.datetime) -> int:
+        params = {"key": key, "start": start, "expires_at": expires_at}
+        rows = driver.execute_alone(_INCREMENT, params)  # psycopg: one round trip, no BEGIN/COMMIT
+        if rows is not None:
+            return int(rows[0][0])
         with db.engine.begin() as connection:
-            return int(
-                connection.execute(_INCREMENT, {"key": key, "start": start, "expires_at": expires_at}).scalar_one()
-            )
+            return int(connection.execute(_INCREMENT, params).scalar_one())
 
     def decrement(self, key: str, start: dt.datetime) -> None:
         with db.engine.begin() as connection:
             connection.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
 
     def decrement_with_request(self, key: str, start: dt.datetime) -> None:
-        db.session.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
+        driver.execute(_DECREMENT, {"counter_key": key, "counter_start": start})
 
     def locked_until(self, key: str) -> dt.datetime | None:
         with db.engine.connect() as connection:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, select
 from werkzeug.security import check_password_hash
@@ -24,7 +24,7 @@ from app.models.idp_connection import ENABLED
 from app.models.user import ACTIVE
 from app.redirects import safe_next_path
 from app.roles import apps_for_roles
-from app.saml import VerifiedAssertion, resolve_options, start_login
+from app.saml import VerifiedAssertion, driver, resolve_options, start_login
 from app.services.users import find_user_by_email, normalise_email
 from app.sessions import NewSession, create_session, revoke_session, start_session
 from app.timeutil import utcnow
@@ -68,7 +68,7 @@ def match_user(account_id: int, email: str) -> User | None:
     return db.session.scalar(select(User).where(User.account_id == account_id, User.email == email))
 
 
-def _check_access(account_id: int, email: str, app_name: str, found: User | Row[Any] | None) -> None:
+def _check_access(account_id: int, email: str, app_name: str, found: User | UserAccess | None) -> None:
     """Rule 2, in one place for both lookups below: raise the refusal with its code, if any."""
     if found is None:
         raise SignInError("USER_NOT_FOUND", f"no user {email!r} in account {account_id}", email=email, app=app_name)
@@ -93,12 +93,23 @@ _SELECT_USER_ACCESS = select(_USERS.c.id, _USERS.c.account_id, _USERS.c.email, _
 )
 
 
-def authorize_values(account_id: int, email: str, app_name: str) -> Row[Any]:
+class UserAccess(NamedTuple):
+    """Who a sign-in names, as plain values (the columns of ``_SELECT_USER_ACCESS``)."""
+
+    id: int
+    account_id: int
+    email: str
+    status: str
+    roles: str
+
+
+def authorize_values(account_id: int, email: str, app_name: str) -> UserAccess:
     """``authorize`` for callers that need only the user's ``id``, ``account_id`` and ``email``:
     the same rule and refusals, read as one plain row (the ACS and the finishing request)."""
-    found = db.session.execute(_SELECT_USER_ACCESS, {"account_id": account_id, "email": email}).first()
+    rows, _count = driver.execute(_SELECT_USER_ACCESS, {"account_id": account_id, "email": email})
+    found = UserAccess(*rows[0]) if rows else None
     _check_access(account_id, email, app_name, found)
-    return cast(Row[Any], found)  # a missing one was refused
+    return cast(UserAccess, found)  # a missing one was refused
 
 
 def connection_for_email(email: str) -> tuple[User | None, IdpConnection]:
@@ -170,8 +181,9 @@ class RecordedSignIn:
 
 
 _RESULTS = cast(Table, SignInResult.__table__)
-#: Built once: the ACS stores a verified sign-in with one Core INSERT.
-_INSERT_RESULT = _RESULTS.insert()
+#: Built once: the ACS stores a verified sign-in with one Core INSERT (every column named, so that
+#: its one compiled form fits every execution).
+_INSERT_RESULT = _RESULTS.insert().values({column.key: bindparam(column.key) for column in _RESULTS.c})
 
 
 def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | None) -> RecordedSignIn:
@@ -197,7 +209,7 @@ def record_sign_in_result(verified: VerifiedAssertion, *, relay_state: str | Non
     token, browser_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     # An IdP-initiated sign-in may say where to go in RelayState; it is checked like any `next`.
     next_path = safe_next_path(verified.next_path if verified.request_id else relay_state)
-    db.session.execute(
+    driver.execute(
         _INSERT_RESULT,
         {
             "token_hash": _sha256(token),

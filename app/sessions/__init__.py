@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from flask import current_app
 from sqlalchemy import (
@@ -59,8 +59,18 @@ def _lifetime() -> dt.timedelta:
     return dt.timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
 
 
+class SessionOwner(Protocol):
+    """Whom a new session belongs to: a ``User``, or a plain row of its id and account."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def account_id(self) -> int: ...
+
+
 def _session_values(
-    user: User | Row[Any],
+    user: SessionOwner,
     token: str,
     *,
     app_name: str,
@@ -128,7 +138,7 @@ _INSERT_SESSION = cast(Table, UserSession.__table__).insert()
 
 
 def start_session(
-    user: User | Row[Any],
+    user: SessionOwner,
     *,
     app_name: str,
     ip: str | None,

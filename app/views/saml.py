@@ -79,7 +79,10 @@ def _record_sign_in(verified: VerifiedAssertion) -> Response:
         raise
     give_back_with_commit()  # not refused: the rate-limit place goes back in the same commit
     db.session.commit()  # replay entry + consumed pending request + the result, together
-    response = redirect(url_for("auth.sso_finish", r=recorded.token), code=303)
+    # The token is URL-safe base64: appended as it is, without url_for's query encoding, and a
+    # bare 303 without redirect()'s HTML body (the browser follows it at once).
+    location = f"{url_for('auth.sso_finish')}?r={recorded.token}"
+    response = Response(status=303, headers={"Location": location})
     set_finish_cookie(response, recorded.browser_secret)
     return response
 
