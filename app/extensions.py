@@ -9,6 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, MetaData, event, exc
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import PoolProxiedConnection
 
 #: Stable constraint names, so that migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -77,3 +78,24 @@ def check_connections_after_idle(engine: Engine, idle_seconds: float) -> None:
     event.listen(engine.pool, "connect", stamp)
     event.listen(engine.pool, "checkin", stamp)
     event.listen(engine.pool, "checkout", ping_if_idle)
+
+
+def pooled_driver_connection(engine: Engine) -> PoolProxiedConnection:
+    """A pooled DBAPI connection, for the few hot statements that run on the driver directly.
+
+    A failure to connect raises what ``Engine.connect`` would (a ``DBAPIError`` marked as a
+    disconnect when it is one), so the outage handling that answers 503 sees the same error
+    whichever way a statement went.
+    """
+    dialect = engine.dialect
+    try:
+        return engine.raw_connection()
+    except dialect.loaded_dbapi.Error as err:
+        raise exc.DBAPIError.instance(
+            None,
+            None,
+            err,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(err, None, None),
+            dialect=dialect,
+        ) from err

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
-from app.extensions import db
+from app.extensions import db, pooled_driver_connection
 
 
 @functools.lru_cache(maxsize=64)
@@ -76,17 +76,7 @@ def execute_alone(statement: Executable, params: dict[str, Any]) -> list[tuple[A
     dialect = engine.dialect
     sql, constants = _compiled(statement, dialect)
     values = {**constants, **params}
-    try:
-        pooled = engine.raw_connection()
-    except dialect.loaded_dbapi.Error as err:
-        raise DBAPIError.instance(
-            None,
-            None,
-            err,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(err, None, None),
-            dialect=dialect,
-        ) from err
+    pooled = pooled_driver_connection(engine)
     try:
         connection: Any = pooled.driver_connection
         connection.autocommit = True

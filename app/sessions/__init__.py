@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from app import audit
-from app.extensions import db
+from app.extensions import db, pooled_driver_connection
 from app.models import Account, User, UserSession
 from app.models.user import ACTIVE
 from app.roles import Actor, apps_for_roles
@@ -398,17 +398,7 @@ def _read_live_row_psycopg(engine: Engine, params: dict[str, Any]) -> tuple[bool
     """
     dialect = engine.dialect
     sql, constants = _psycopg_lookup(dialect)
-    try:
-        pooled = engine.raw_connection()
-    except dialect.loaded_dbapi.Error as err:
-        raise DBAPIError.instance(
-            None,
-            None,
-            err,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(err, None, None),
-            dialect=dialect,
-        ) from err
+    pooled = pooled_driver_connection(engine)
     try:
         driver: Any = pooled.driver_connection
         driver.autocommit = True
