@@ -117,6 +117,9 @@ def test_the_migration_encrypts_plaintext_rows_with_the_apps_key(app, make_accou
         db.session.expire_all()
         assert _raw(connection_id) == pem  # downgrade decrypts
     finally:
+        # End the read's transaction first: on PostgreSQL a later migration's ALTER TABLE waits
+        # for every open transaction that has read the table.
+        db.session.rollback()
         flask_migrate.upgrade()
     raw = _raw(connection)
     assert not raw.startswith("-----BEGIN")
