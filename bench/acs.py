@@ -1,9 +1,9 @@
-"""ACS and session-lookup benchmark. Prints each figure beside its baseline from the same run.
+"""ACS benchmark. Prints each figure beside its baseline from the same run.
 
-    .venv/bin/python bench/acs.py [--responses 300] [--rounds 7] [--lookups 3000]
+    .venv/bin/python bench/acs.py [--responses 300] [--rounds 7]
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1/test_acs .venv/bin/python bench/acs.py
 
-1. The CPU cost of a full ACS request through the app (base64 + XML guard, python3-saml
+The CPU cost of a full ACS request through the app (base64 + XML guard, python3-saml
    validation, our checks, pending-request consume + replay-cache insert, user lookup, sign-in
    result, 303), and of the same-site finishing request that follows it (claim the result, session
    insert, audit event, redirect), against the bare ``OneLogin_Saml2_Response.is_valid`` with the
@@ -12,8 +12,9 @@
    count. The figure is the median over the rounds of (ours / bare), so lower is better; the
    target is at most 1.0x (aim 0.6x). With 1 and with 5 certificates on the connection (signed
    by the first and by the last of the five): the cost must stay flat.
-2. Median cost of ``GET /api/v1/me`` with a live session against the same route without one,
-   and the median of the session lookup itself.
+
+What a session adds to a request is ``bench/session_check.py``'s figure (worker CPU, 10,000 and
+1,000,000 sessions).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from _shared import (  # first: puts the repository on sys.path
     build_app,
     database_label,
     enabled_okta_connection,
-    median_ms,
 )
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
@@ -45,7 +45,6 @@ from app.saml import certificate_info
 from app.saml.core import binding_hash, saml_settings
 from app.saml.urls import request_data_for, sp_values
 from app.services.connections import add_certificates, create_connection
-from app.sessions import create_session, find_live_app_session, find_live_session
 from app.timeutil import utcnow
 from tests.saml_idp import TestIdP
 
@@ -231,72 +230,16 @@ def bench_acs(app, idp: TestIdP, count: int, rounds: int) -> None:
     print(f"  flat? full ACS with 5 certificates / with 1: {max(flat[1:]) / flat[0]:4.2f}x")
 
 
-def bench_me(app, count: int) -> None:
-    """GET /api/v1/me with an app's bearer token (the hot path) and with the portal's cookie,
-    beside the same route without a session, and the two lookups alone."""
-    with app.app_context():
-        from app.services.users import find_user_by_email
-
-        user = find_user_by_email(EMAIL)
-        cookie_token = create_session(user, app_name="portal", ip=None, user_agent=None).token
-        bearer_token = create_session(user, app_name="desktop", ip=None, user_agent=None).token
-        db.session.commit()
-    cookie = app.test_client()
-    cookie.set_cookie("__Host-portal_session", cookie_token, domain="sso.bench")
-    anonymous = app.test_client()
-    headers = {"Authorization": f"Bearer {bearer_token}"}
-
-    def timed(client, expected: int, **kwargs) -> list[float]:
-        samples = []
-        for _ in range(count):
-            begin = time.perf_counter()
-            response = client.get("/api/v1/me", base_url=BASE_URL, **kwargs)
-            samples.append(time.perf_counter() - begin)
-            assert response.status_code == expected
-        return samples
-
-    timed(anonymous, 200, headers=headers)  # warm-up
-    timed(cookie, 200)
-    with_bearer = timed(anonymous, 200, headers=headers)
-    with_cookie = timed(cookie, 200)
-    without = timed(anonymous, 401)
-    with app.app_context():
-        lean, orm = [], []
-        for _ in range(count):
-            begin = time.perf_counter()
-            assert find_live_app_session(bearer_token, ("desktop", "mobile")) is not None
-            lean.append(time.perf_counter() - begin)
-            db.session.remove()
-            begin = time.perf_counter()
-            assert find_live_session(cookie_token, app_name="portal") is not None
-            orm.append(time.perf_counter() - begin)
-            db.session.remove()
-    base = median_ms(without)
-    print(f"\nGET /api/v1/me, {count} requests each (median)")
-    print(f"  baseline: same route, no session     {base:6.3f} ms")
-    print(
-        f"  with an app's bearer token           {median_ms(with_bearer):6.3f} ms  "
-        f"(+{(median_ms(with_bearer) - base) * 1000:.0f} us; target +300 us)"
-    )
-    print(
-        f"  with the portal's cookie             {median_ms(with_cookie):6.3f} ms  (+{(median_ms(with_cookie) - base) * 1000:.0f} us)"
-    )
-    print(f"  bearer lookup alone (Core, values)   {median_ms(lean):6.3f} ms")
-    print(f"  cookie lookup alone (ORM entities)   {median_ms(orm):6.3f} ms")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, default=300, help="per connection, over all rounds")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--lookups", type=int, default=3000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         app = build_app(tmp)
         print(f"database: {database_label(app)}")
         idp = TestIdP.create()
         bench_acs(app, idp, args.responses, args.rounds)
-        bench_me(app, args.lookups)
 
 
 if __name__ == "__main__":

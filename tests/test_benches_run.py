@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY = {
-    "acs.py": ["--responses", "4", "--rounds", "2", "--lookups", "20"],
+    "acs.py": ["--responses", "4", "--rounds", "2"],
     "session_check.py": ["--small", "200", "--large", "400", "--requests", "5", "--rounds", "1"],
     "native_token.py": [
         "--few",
