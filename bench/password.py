@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from _shared import analyze, build_app, bulk_load, database_label, median_ms, timed
+from _shared import analyze, build_app, bulk_load, database_label, median_ms, settle, timed
 
 from app.extensions import db
 from app.models import Account, AuditEvent, RateLimitCounter
@@ -153,6 +153,7 @@ def main() -> int:
                     connection.execute(AuditEvent.__table__.delete())
                 print(f"loading {args.failures:,} old rate-limit rows and {args.failures:,} old refused sign-ins ...")
                 load_history(args.failures)
+                settle()
                 portal.lock_the_pair_out()
                 full = {case: timed(getattr(portal, case), args.repeat) for case in CASES}
             results = {case: (empty[case], full[case]) for case in CASES}
