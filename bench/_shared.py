@@ -81,7 +81,10 @@ def is_postgres() -> bool:
 
 
 def bulk_load(table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]], batch: int = 20_000) -> int:
-    """Load rows as fast as the database allows: COPY on PostgreSQL, executemany on SQLite."""
+    """Load rows as fast as the database allows: COPY on PostgreSQL, executemany on SQLite.
+
+    Rows that bring their own ids leave a PostgreSQL sequence behind them (COPY does not move it),
+    so it is moved past them here: the app's own inserts that follow must not collide."""
     count = 0
     if is_postgres():
         from psycopg.types.json import Json
@@ -95,6 +98,11 @@ def bulk_load(table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ..
             raw.commit()
         finally:
             raw.close()
+        if "id" in columns:
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))"
+                )
         return count
     statement = table.insert()
     chunk: list[dict[str, Any]] = []

@@ -39,7 +39,6 @@ from _shared import (  # first: sys.path
     build_app,
     bulk_load,
     database_label,
-    is_postgres,
     load_accounts_and_users,
 )
 from flask import Flask
@@ -55,15 +54,6 @@ USERS = 5_000
 REDIRECT_URI = "http://127.0.0.1:53117/callback"
 #: The exchange may cost this many times the refusal (which reads the code, audits and commits).
 MAX_RATIO = 3.0
-
-
-def _set_sequence(table: str) -> None:
-    """COPY set the ids: move the table's sequence past them (PostgreSQL)."""
-    if is_postgres():
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-            )
 
 
 def populate(codes: int, sessions: int) -> None:
@@ -109,8 +99,6 @@ def populate(codes: int, sessions: int) -> None:
             for n in range(1, sessions + 1)
         ),
     )
-    _set_sequence("app_authorization_codes")
-    _set_sequence("sessions")
     analyze()
 
 

@@ -71,12 +71,6 @@ def populate(background: int, own: int) -> tuple[int, list[str]]:
         ("id", "token_hash", "user_id", "account_id", "app", "created_at", "last_used_at", "expires_at"),
         rows(),
     )
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:
-            for table in ("accounts", "users", "sessions"):
-                connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                )
     analyze()
     return 1, tokens
 

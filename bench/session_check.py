@@ -83,11 +83,6 @@ def populate(sessions: int) -> tuple[str, str]:
             for n in range(1, sessions + 1)
         ),
     )
-    if is_postgres():  # COPY set the ids: move the sequence past them
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('sessions', 'id'), (SELECT max(id) FROM sessions))"
-            )
     analyze()
     user = db.session.get(User, 1)
     bearer = create_session(user, app_name="desktop", ip=None, user_agent=None).token

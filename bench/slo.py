@@ -167,11 +167,6 @@ def populate_sessions(connection_id: int, own: int, background: int) -> list[str
         ),
         rows(),
     )
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('sessions', 'id'), (SELECT max(id) FROM sessions))"
-            )
     analyze()
     return tokens
 

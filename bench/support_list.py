@@ -128,12 +128,6 @@ def populate(sessions: int, audit_events: int) -> None:
         ),
         events(),
     )
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:
-            for table in ("accounts", "users", "sessions", "audit_events"):
-                connection.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                )
     analyze()
 
 
