@@ -284,12 +284,6 @@ _CODES = [
         "This app sign-in has expired or was already finished. Start the sign-in again from the app.",
         "{person}'s app sign-in took too long or was finished already. They should start again from the app.",
     ),
-    ErrorCode(
-        "INVALID_CREDENTIALS",
-        401,
-        "The email or password is wrong, or this account does not sign in with a password here. If your company uses single sign-on, use Sign in with SSO.",
-        "{person}'s password sign-in was refused: a wrong password, an unknown address, or a user who may not use a password here. The audit event says which.",
-    ),
     # Single Logout: a LogoutRequest or LogoutResponse at /saml/<id>/sls that we refuse ends nothing.
     ErrorCode(
         "SLO_NOT_ENABLED",
@@ -380,6 +374,12 @@ _CODES = [
         503,
         "We are handling many sign-ins right now. Please try again in a few seconds.",
         "The portal was at its limit of sign-ins in progress and asked the person to try again in a few seconds. If this happens often, add capacity.",
+    ),
+    ErrorCode(
+        "REQUEST_NUL_CHARACTER",
+        400,
+        "The request carried a character no field here accepts (a NUL). Remove it and try again.",
+        "A request to the portal carried a NUL character in a field, which no address, name or setting can hold; it was refused before anything read it.",
     ),
 ]
 

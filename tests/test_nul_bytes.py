@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.services.scim_tokens import create_token
-from tests.helpers.web import csrf_from
+from tests.helpers.audit import audit_events
+from tests.helpers.web import another_browser, csrf_from, log_in
 
 NUL_EMAIL = "a\x00b@acme.example"
 
@@ -29,3 +30,18 @@ def test_scim_filter_and_body_with_a_nul(client, acme):
     body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": NUL_EMAIL, "active": True}
     response = client.post("/scim/v2/Users", json=body, headers=headers)
     assert 400 <= response.status_code < 500
+
+
+def test_a_nul_in_any_query_field_is_refused_with_its_code(app, make_account, make_user):
+    """A support filter handed a NUL answered 500 on PostgreSQL: one check now refuses a NUL in
+    any query field of any route, with its code and an audit event, before a view reads it."""
+    staff = make_user(make_account("phoneco", "Phone Co"), "helpdesk@phoneco.example", "support")
+    browser = another_browser(app)
+    log_in(browser, staff)
+    for path in ("/support/sessions?account=a%00b", "/support/sessions?email=%00", "/support/audit?email=x%00"):
+        response = browser.get(path)
+        assert response.status_code == 400, path
+        assert 'data-testid="error-code">REQUEST_NUL_CHARACTER<' in response.get_data(as_text=True), path
+    assert len(audit_events("request.refused")) == 3
+    page = browser.get("/support/sessions?email=helpdesk")
+    assert page.status_code == 200

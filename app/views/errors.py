@@ -220,7 +220,39 @@ def handle_dbapi_error(exc: DBAPIError) -> tuple[str | Response, int] | Response
     return handle_unexpected(exc)
 
 
+def refuse_nul_in_query() -> tuple[str | Response, int] | None:
+    """Refuse a query-string field carrying NUL before any view reads it.
+
+    No text we keep or look up can hold one, and PostgreSQL cannot even compare it: a NUL reaching
+    a filter or a lookup is a driver error (a 500) on PostgreSQL and a silent mismatch on SQLite.
+    One check here covers every route's query string, present and future. Bodies are left to the
+    views: each sets its own size limit before parsing, and their fields are validated there. SCIM
+    is left out too: its clients expect SCIM's own error body, and its filter parser refuses a NUL
+    as an invalid filter.
+    """
+    if request.path.startswith("/scim/"):
+        return None
+    fields = request.args.items(multi=True)
+    named = sorted({key.replace("\x00", "\ufffd") for key, value in fields if "\x00" in key or "\x00" in value})
+    if not named:
+        return None
+    err = SignInError("REQUEST_NUL_CHARACTER", f"NUL in {', '.join(named)[:200]}")
+    discard_session()
+    record_refusal(err, action="request.refused")
+    db.session.commit()
+    if _wants_json():
+        return jsonify(error=err.code, message=err.message), err.status
+    return render_template(
+        "errors/http.html",
+        status=err.status,
+        code=err.code,
+        title="This request could not be read",
+        message=err.message,
+    ), err.status
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_in_query)
     # Flask picks the handler of the closest class, so these win over ``Exception``.
     for outage in (OperationalError, InterfaceError, DisconnectionError):
         app.register_error_handler(outage, handle_database_unavailable)
